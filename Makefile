@@ -1,0 +1,45 @@
+# The two commands a new user needs (README): `make demo` and `make test`.
+# Both set everything up first; a rerun with nothing changed reinstalls nothing.
+
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+# Holoscan (MONAI Deploy SDK) wants at least 32 MiB of stack for its threads.
+RUN := ulimit -s 32768 2>/dev/null || true; PYTHONPATH=$(CURDIR) $(PY)
+APT_PACKAGES := dcmtk orthanc dicom3tools
+DEMO_DIR := demo
+
+.PHONY: setup demo test lint format clean
+
+setup: $(VENV)/.installed .apt-installed
+
+.apt-installed:
+	@if command -v storescu >/dev/null && command -v dciodvfy >/dev/null && command -v Orthanc >/dev/null; then \
+		echo "dcmtk, dicom3tools and Orthanc present"; \
+	else \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); \
+	fi
+	@touch $@
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -r requirements-dev.txt -c constraints.txt
+	@touch $@
+
+demo: setup
+	$(RUN) -m simulation study --out $(DEMO_DIR)/study --seed 7 --vendor siemens --contrasts t1,t1ce,t2
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test: setup lint
+	$(RUN) -m pytest
+
+clean:
+	rm -rf $(VENV) .apt-installed
