@@ -30,11 +30,16 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("study", help="one DICOM study as a scanner sends it")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--vendor", choices=("siemens", "ge", "philips"), default="siemens")
+    p.add_argument("--vendor", choices=("siemens", "ge", "philips", "canon"), default="siemens")
     p.add_argument("--contrasts", default=",".join(CONTRASTS), help="comma-separated subset of t1,t1ce,t2,flair")
     p.add_argument("--whole-head", action="store_true", help="keep skull and scalp (default for studies)")
     p.add_argument("--skull-stripped", action="store_true", help="brain only, as BraTS ships")
     p.add_argument("--kind", choices=("glioma", "wmh", "healthy"), default="glioma")
+    p = sub.add_parser("preview", help="PNG of one simulated subject's four contrasts")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--kind", choices=("glioma", "wmh", "healthy"), default="glioma")
+    p.add_argument("--whole-head", action="store_true")
     return parser
 
 
@@ -58,6 +63,14 @@ def main(argv: list[str] | None = None) -> int:
         from simulation.datasets import write_wmh_dataset
 
         paths = write_wmh_dataset(args.out, args.subjects, args.seed, args.whole_head, args.workers)
+    elif args.command == "preview":
+        import numpy as np
+
+        from simulation.preview import save_preview
+        from simulation.subject import sample_subject, simulate_subject
+
+        params = sample_subject(np.random.default_rng(args.seed), kind=args.kind, whole_head=args.whole_head)
+        paths = [str(save_preview(simulate_subject(params), args.out))]
     else:
         from simulation.dicom_study import write_study
 

@@ -61,12 +61,19 @@ def write_brats_case(out: Path, case: str, seed: int, kind: str = "glioma", whol
     subject = _simulate(seed, kind, whole_head)
     folder = out / case
     gain = float(np.random.default_rng(seed).uniform(800, 3000))
+    # Skull-stripped cases sit in BraTS's 240x240x155 canvas; whole heads keep the full 1 mm grid,
+    # which the canvas would cut.
+    def place(volume: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if whole_head:
+            return volume, subject.affine
+        return crop_to_brats_canvas(volume, subject.brain_mask, subject.affine)
+
     for contrast in CONTRASTS:
-        image, affine = crop_to_brats_canvas(acquire(subject, contrast), subject.brain_mask, subject.affine)
+        image, affine = place(acquire(subject, contrast))
         _save(_to_int16(image, gain), affine, folder / f"{case}_{contrast}.nii.gz")
-    labels, affine = crop_to_brats_canvas(subject.labels, subject.brain_mask, subject.affine)
+    labels, affine = place(subject.labels)
     _save(labels.astype(np.uint8), affine, folder / f"{case}_seg.nii.gz")
-    mask, affine = crop_to_brats_canvas(subject.brain_mask, subject.brain_mask, subject.affine)
+    mask, affine = place(subject.brain_mask)
     _save(mask.astype(np.uint8), affine, folder / f"{case}_brainmask.nii.gz")
     (folder / "simulation.json").write_text(json.dumps({"seed": seed, **subject.params.to_dict()}, indent=1))
     return folder

@@ -84,6 +84,6 @@ def _choroid_plexus(template: Template) -> np.ndarray:
     """
     x, y, z = template.world_coordinates()
     ventricles = (template.csf > 0.6) & (template.envelope_distance_mm < -18)
-    atria = ventricles & (np.abs(x) > 12) & (y > -45) & (y < -20) & (z > 0) & (z < 25)
-    eroded = ndimage.binary_erosion(atria, iterations=1)
-    return np.clip(ndimage.gaussian_filter(eroded.astype(np.float32), 1.0) * 1.5, 0.0, 0.9) * template.csf
+    atria = ventricles & (np.abs(x) > 14) & (y > -42) & (y < -28) & (z > 4) & (z < 20)
+    eroded = ndimage.binary_erosion(atria, iterations=2)
+    return np.clip(ndimage.gaussian_filter(eroded.astype(np.float32), 1.0), 0.0, 0.6) * template.csf
