@@ -61,6 +61,7 @@ def write_brats_case(out: Path, case: str, seed: int, kind: str = "glioma", whol
     subject = _simulate(seed, kind, whole_head)
     folder = out / case
     gain = float(np.random.default_rng(seed).uniform(800, 3000))
+
     # Skull-stripped cases sit in BraTS's 240x240x155 canvas; whole heads keep the full 1 mm grid,
     # which the canvas would cut.
     def place(volume: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

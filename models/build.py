@@ -1,0 +1,82 @@
+"""Networks and schedulers rebuilt from a `ModelConfig`: the one place that maps recipe to modules."""
+
+from __future__ import annotations
+
+from monai.networks.nets import DiffusionModelUNet
+from monai.networks.schedulers import DDIMScheduler, DDPMScheduler
+
+from models.config import DiffusionConfig, ModelConfig
+from models.networks.autoencoder import VQAutoencoder
+from models.networks.structure_network import StructureNetwork
+
+
+def build_autoencoder(config: ModelConfig) -> VQAutoencoder:
+    a = config.autoencoder
+    return VQAutoencoder(
+        spatial_dims=2,
+        in_channels=1,
+        channels=a.channels,
+        num_res_blocks=a.num_res_blocks,
+        latent_channels=a.latent_channels,
+        num_embeddings=a.num_embeddings,
+        commitment_cost=a.commitment_cost,
+        attention_in_mid=a.attention_in_mid,
+        norm_num_groups=a.norm_num_groups,
+    )
+
+
+def build_structure_network(config: ModelConfig) -> StructureNetwork:
+    s = config.structure
+    return StructureNetwork(
+        num_contrasts=len(config.contrasts),
+        base_channels=s.base_channels,
+        structure_channels=s.structure_channels,
+        style_dim=s.style_dim,
+        num_seg_classes=s.num_seg_classes,
+        attention_heads=s.attention_heads,
+        dropout=s.dropout,
+        msse_alpha=s.msse_alpha,
+        decoder_channels=s.decoder_channels,
+        style_channels=s.style_channels,
+    )
+
+
+def condition_channels(config: ModelConfig) -> int:
+    """Channels concatenated to the noisy latents: the structure map, or (ablation) the observed latents + mask."""
+    m = len(config.contrasts)
+    if config.diffusion.use_structure:
+        return config.structure.structure_channels
+    return m * config.autoencoder.latent_channels + m
+
+
+def build_unet(config: ModelConfig) -> DiffusionModelUNet:
+    d = config.diffusion
+    latents = len(config.contrasts) * config.autoencoder.latent_channels
+    return DiffusionModelUNet(
+        spatial_dims=2,
+        in_channels=latents + condition_channels(config),
+        out_channels=latents,
+        channels=d.channels,
+        attention_levels=d.attention_levels,
+        num_res_blocks=d.num_res_blocks,
+        num_head_channels=d.num_head_channels,
+    )
+
+
+def _schedule_args(d: DiffusionConfig) -> dict:
+    # MONAI's "scaled_linear_beta" is LDM's "linear": linspace of square roots, squared.
+    return {
+        "num_train_timesteps": d.num_train_timesteps,
+        "schedule": "scaled_linear_beta",
+        "beta_start": d.beta_start,
+        "beta_end": d.beta_end,
+        "clip_sample": False,
+    }
+
+
+def build_ddpm(config: ModelConfig) -> DDPMScheduler:
+    return DDPMScheduler(**_schedule_args(config.diffusion))
+
+
+def build_ddim(config: ModelConfig) -> DDIMScheduler:
+    return DDIMScheduler(**_schedule_args(config.diffusion), set_alpha_to_one=True)

@@ -1,0 +1,206 @@
+"""The recipe of a model: versioned, saved with the weights, the one source `build_*` functions read.
+
+Layers: code defaults (these frozen dataclasses), then a YAML file. A model
+folder carries its own `model.yaml`, so inference never guesses how the
+weights were made.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CONFIG_VERSION = 1
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """The model grid and intensity normalisation (shared by training and the application).
+
+    The paper works on 192x192 axial slices at 1 mm (BraTS); the CPU
+    configuration uses 128x128 at 1.75 mm so that a whole head fits and a
+    model trains in hours on two cores.
+    """
+
+    contrasts: tuple[str, ...] = ("t1", "t1ce", "t2", "flair")
+    spacing_mm: float = 1.75
+    image_size: int = 128
+    lower_percentile: float = 0.0
+    upper_percentile: float = 99.5
+    min_foreground_fraction: float = 0.03
+
+
+@dataclass(frozen=True)
+class AutoencoderConfig:
+    """Stage 0: one single-channel VQ autoencoder shared by all contrasts (f = 2**(len(channels)-1))."""
+
+    channels: tuple[int, ...] = (16, 32, 64, 64)
+    num_res_blocks: int = 1
+    latent_channels: int = 4
+    num_embeddings: int = 1024
+    commitment_cost: float = 0.25
+    attention_in_mid: bool = True
+    norm_num_groups: int = 16
+
+
+@dataclass(frozen=True)
+class StructureConfig:
+    """Stage 1: structure encoders with HFIB, MMSF, MSSE, style encoders, AdaIN decoders, segmentation."""
+
+    base_channels: int = 8
+    structure_channels: int = 64
+    decoder_channels: int = 64
+    style_channels: int = 16
+    style_dim: int = 8
+    num_seg_classes: int = 4
+    attention_heads: int = 4
+    dropout: float = 0.3
+    msse_alpha: float = 0.5
+
+
+@dataclass(frozen=True)
+class DiffusionConfig:
+    """Stage 2: the UNet denoising the stacked latents with the structure map concatenated.
+
+    Schedule as the reference: 1000 steps, LDM "linear" betas
+    (linspace of square roots, squared) from 0.0015 to 0.0195.
+    """
+
+    channels: tuple[int, ...] = (64, 128, 256)
+    attention_levels: tuple[bool, ...] = (False, True, True)
+    num_res_blocks: int = 1
+    num_head_channels: int = 32
+    num_train_timesteps: int = 1000
+    beta_start: float = 0.0015
+    beta_end: float = 0.0195
+    use_structure: bool = True
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    """The default sampler at inference: DDIM with few steps, observed latents kept fixed."""
+
+    kind: str = "ddim"
+    steps: int = 20
+    eta: float = 0.0
+    replace_observed: bool = True
+    seed: int = 0
+    batch_size: int = 32
+
+
+@dataclass(frozen=True)
+class StageTraining:
+    """Optimisation of one stage; `max_minutes` stops a run cleanly so it fits a session."""
+
+    steps: int = 2000
+    batch_size: int = 16
+    learning_rate: float = 1e-4
+    weight_decay: float = 0.0
+    log_every: int = 25
+    checkpoint_every: int = 200
+    max_minutes: float = 0.0
+    ema_decay: float = 0.0
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    autoencoder: StageTraining = field(default_factory=lambda: StageTraining(steps=3000, batch_size=16))
+    structure: StageTraining = field(default_factory=lambda: StageTraining(steps=3000, batch_size=8))
+    diffusion: StageTraining = field(default_factory=lambda: StageTraining(steps=6000, batch_size=32, ema_decay=0.999))
+    regression: StageTraining = field(default_factory=lambda: StageTraining(steps=3000, batch_size=16))
+    disc_start: int = 500
+    seed: int = 0
+    validation_fraction: float = 0.15
+    test_fraction: float = 0.25
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild a trained MSG-LDM; saved as `model.yaml` beside its weights."""
+
+    name: str = "msgldm-cpu"
+    version: str = "0.0.0"
+    config_version: int = CONFIG_VERSION
+    data: DataConfig = field(default_factory=DataConfig)
+    autoencoder: AutoencoderConfig = field(default_factory=AutoencoderConfig)
+    structure: StructureConfig = field(default_factory=StructureConfig)
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    latent_scale: float = 1.0
+
+    @property
+    def contrasts(self) -> tuple[str, ...]:
+        return self.data.contrasts
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> ModelConfig:
+        return dataclasses.replace(self, **changes)
+
+
+def _build(cls: type, values: dict[str, Any] | None, where: str):
+    """Dataclass from a mapping, refusing unknown keys by name (a typo must not pass silently)."""
+    values = dict(values or {})
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}; expected some of {sorted(known)}")
+    kwargs = {}
+    for name, value in values.items():
+        nested = _NESTED.get((cls.__name__, name))
+        if nested is not None:
+            kwargs[name] = _build(nested, value, f"{where}.{name}")
+        elif isinstance(value, list):
+            kwargs[name] = tuple(value)
+        else:
+            kwargs[name] = value
+    return cls(**kwargs)
+
+
+_NESTED: dict[tuple[str, str], type] = {
+    ("ModelConfig", "data"): DataConfig,
+    ("ModelConfig", "autoencoder"): AutoencoderConfig,
+    ("ModelConfig", "structure"): StructureConfig,
+    ("ModelConfig", "diffusion"): DiffusionConfig,
+    ("ModelConfig", "sampler"): SamplerConfig,
+    ("ModelConfig", "training"): TrainingConfig,
+    ("TrainingConfig", "autoencoder"): StageTraining,
+    ("TrainingConfig", "structure"): StageTraining,
+    ("TrainingConfig", "diffusion"): StageTraining,
+    ("TrainingConfig", "regression"): StageTraining,
+}
+
+
+def config_from_dict(values: dict[str, Any], where: str = "config") -> ModelConfig:
+    config = _build(ModelConfig, values, where)
+    if config.config_version != CONFIG_VERSION:
+        raise ValueError(f"{where}: config_version {config.config_version} is not {CONFIG_VERSION}")
+    if config.data.image_size % 8:
+        raise ValueError(f"{where}: data.image_size {config.data.image_size} must be a multiple of 8")
+    return config
+
+
+def load_config(path: Path) -> ModelConfig:
+    """Read a YAML recipe (a partial one is completed with the code defaults)."""
+    try:
+        values = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise ValueError(f"cannot read model config {path}: {err}") from err
+    return config_from_dict(values, where=str(path))
+
+
+def save_config(config: ModelConfig, path: Path) -> None:
+    def plain(value):
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, tuple | list):
+            return [plain(v) for v in value]
+        return value
+
+    Path(path).write_text(yaml.safe_dump(plain(config.to_dict()), sort_keys=False))

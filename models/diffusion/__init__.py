@@ -1,0 +1,1 @@
+"""Stage 2 of MSG-LDM: latent codec, availability masks and the sampler."""

@@ -1,0 +1,1 @@
+"""Evaluation of synthesis per missing-contrast scenario: scenarios, methods, tables."""

@@ -1,0 +1,90 @@
+"""Turn a finished training run into a model folder: fp16 weights, recipe, checksum, card.
+
+    python -m models.export --run RUN --out MODEL_DIR --version 0.1.0 [--name NAME]
+
+A model folder holds `model.yaml` (the recipe, latent scale included),
+`weights.pt` (fp16 state dicts of the autoencoder, the structure network and
+the EMA diffusion UNet), `weights.sha256`, and the run's `training/` logs and
+curves. Optimizer state and checkpoints never leave the run folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import torch
+
+from models.config import load_config, save_config
+
+WEIGHTS = "weights.pt"
+CHECKSUM = "weights.sha256"
+CONFIG = "model.yaml"
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _half(state: dict) -> dict:
+    return {k: v.half() if torch.is_floating_point(v) else v for k, v in state.items()}
+
+
+def _ema_unet(state: dict) -> dict:
+    """The UNet weights inside torch's AveragedModel state (keys 'module.*'), without its counter."""
+    return {k.removeprefix("module."): v for k, v in state.items() if k.startswith("module.")}
+
+
+def export_run(run: Path, out: Path, version: str, name: str | None = None) -> Path:
+    run, out = Path(run), Path(out)
+    config = load_config(run / "config.yaml")
+    scale = json.loads((run / "autoencoder" / "latent_scale.json").read_text())["latent_scale"]
+    config = config.replace(latent_scale=scale, version=version, name=name or config.name)
+    stages = {s: run / s / WEIGHTS for s in ("autoencoder", "structure", "diffusion")}
+    missing = [
+        str(p) for s, p in stages.items() if not p.is_file() and (s != "structure" or config.diffusion.use_structure)
+    ]
+    if missing:
+        raise SystemExit(f"cannot export {run}: unfinished stage(s), missing {missing}")
+    weights = {
+        "autoencoder": _half(torch.load(stages["autoencoder"], weights_only=True)["autoencoder"]),
+        "unet": _half(_ema_unet(torch.load(stages["diffusion"], weights_only=True)["ema"])),
+    }
+    if config.diffusion.use_structure:
+        weights["structure"] = _half(torch.load(stages["structure"], weights_only=True)["structure"])
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save(weights, out / WEIGHTS)
+    (out / CHECKSUM).write_text(f"{sha256(out / WEIGHTS)}  {WEIGHTS}\n")
+    save_config(config, out / CONFIG)
+    logs = out / "training"
+    for stage in stages:
+        for item in ("log.csv", "curves.png", "summary.json"):
+            if (run / stage / item).is_file():
+                (logs / stage).mkdir(parents=True, exist_ok=True)
+                shutil.copy2(run / stage / item, logs / stage / item)
+    if (run / "split.json").is_file():
+        shutil.copy2(run / "split.json", logs / "split.json")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m models.export", description=__doc__.splitlines()[0])
+    parser.add_argument("--run", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--version", required=True)
+    parser.add_argument("--name")
+    args = parser.parse_args(argv)
+    print(export_run(args.run, args.out, args.version, args.name))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

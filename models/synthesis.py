@@ -1,0 +1,215 @@
+"""The boundary the rest of the product uses: load a model folder once, synthesize missing contrasts.
+
+    synthesizer = Synthesizer.load(model_dir)            # GPU if present, else CPU
+    missing = synthesizer.synthesize(volumes, affine, ["flair"])  # dict contrast -> volume on the input grid
+
+`volumes` are co-registered (one voxel grid, `affine` voxel -> mm), in any
+intensity unit; results are in [0, 1] (the model's normalised range) on the
+same grid. `synthesize_grid` works on the model grid directly. Nothing here
+knows DICOM.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from models.build import build_autoencoder, build_ddim, build_ddpm, build_structure_network, build_unet
+from models.config import ModelConfig, SamplerConfig, load_config
+from models.data.preprocessing import ModelGridVolume, to_model_grid
+from models.data.resampling import resample_to_grid
+from models.diffusion.latents import LatentCodec, latent_channel_mask
+from models.diffusion.sampler import sample_latents
+from models.export import CHECKSUM, CONFIG, WEIGHTS, sha256
+from models.runtime import choose_device
+from models.training.diffusion_stage import diffusion_condition
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+
+
+class SynthesisError(ValueError):
+    """A request the model cannot serve: names the contrast, grid or file at fault."""
+
+
+class Synthesizer:
+    """A loaded MSG-LDM (autoencoder, structure network, diffusion UNet) ready to synthesize."""
+
+    _cache: dict[tuple[str, str], Synthesizer] = {}
+    _lock = threading.Lock()
+
+    def __init__(self, config: ModelConfig, weights: dict, device: torch.device, source: str = ""):
+        self.config = config
+        self.device = device
+        self.source = source
+        autoencoder = build_autoencoder(config)
+        autoencoder.load_state_dict({k: v.float() for k, v in weights["autoencoder"].items()})
+        self.codec = LatentCodec(autoencoder.to(device).eval(), config.latent_scale)
+        self.structure = None
+        if config.diffusion.use_structure:
+            self.structure = build_structure_network(config)
+            self.structure.load_state_dict({k: v.float() for k, v in weights["structure"].items()})
+            self.structure = self.structure.to(device).eval()
+        self.unet = build_unet(config)
+        self.unet.load_state_dict({k: v.float() for k, v in weights["unet"].items()})
+        self.unet = self.unet.to(device).eval()
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def version(self) -> str:
+        return self.config.version
+
+    @property
+    def contrasts(self) -> tuple[str, ...]:
+        return self.config.contrasts
+
+    @classmethod
+    def load(cls, model_dir: Path, device: str | None = None, verify: bool = True) -> Synthesizer:
+        """Load (once per process and device) the model folder written by `models.export`.
+
+        Raises:
+            SynthesisError: a missing file or a checksum that does not match the weights.
+        """
+        model_dir = Path(model_dir).resolve()
+        chosen = choose_device(device)
+        key = (str(model_dir), str(chosen))
+        with cls._lock:
+            if key in cls._cache:
+                return cls._cache[key]
+            for name in (CONFIG, WEIGHTS):
+                if not (model_dir / name).is_file():
+                    raise SynthesisError(f"{model_dir}: no {name}; is this a model folder from models.export?")
+            if verify and (model_dir / CHECKSUM).is_file():
+                expected = (model_dir / CHECKSUM).read_text().split()[0]
+                if sha256(model_dir / WEIGHTS) != expected:
+                    raise SynthesisError(f"{model_dir / WEIGHTS}: checksum differs from {CHECKSUM} (corrupt copy?)")
+            config = load_config(model_dir / CONFIG)
+            weights = torch.load(model_dir / WEIGHTS, map_location="cpu", weights_only=True)
+            synthesizer = cls(config, weights, chosen, str(model_dir))
+            logger.info("loaded model %s %s from %s on %s", config.name, config.version, model_dir, chosen)
+            cls._cache[key] = synthesizer
+            return synthesizer
+
+    def check_request(self, present: tuple[str, ...], missing: list[str]) -> None:
+        """Refuse what the model cannot do, naming the contrast at fault."""
+        known = set(self.contrasts)
+        unknown = sorted((set(missing) | set(present)) - known)
+        if unknown:
+            raise SynthesisError(f"contrast(s) {unknown} unknown to model {self.name}; it knows {list(self.contrasts)}")
+        if not present:
+            raise SynthesisError("no contrast present: at least one is needed to synthesize from")
+        both = sorted(set(missing) & set(present))
+        if both:
+            raise SynthesisError(f"contrast(s) {both} are both present and asked for")
+        if not missing:
+            raise SynthesisError("nothing to synthesize: no missing contrast asked for")
+
+    def _check_grid(self, grid: ModelGridVolume) -> None:
+        size = self.config.data.image_size
+        if grid.images.shape[1:3] != (size, size):
+            raise SynthesisError(f"grid {grid.images.shape[1:3]} is not the model's {size}x{size} (use to_model_grid)")
+        spacing = np.linalg.norm(grid.affine[:3, :3], axis=0)
+        if not np.allclose(spacing, self.config.data.spacing_mm, atol=1e-3):
+            raise SynthesisError(f"grid spacing {spacing} mm is not the model's {self.config.data.spacing_mm} mm")
+
+    @torch.no_grad()
+    def synthesize_grid(
+        self,
+        grid: ModelGridVolume,
+        missing: list[str],
+        *,
+        seed: int = 0,
+        sampler: SamplerConfig | None = None,
+        progress: Progress | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Missing contrasts on the model grid, in [-1, 1], shape (S, S, Z); background stays -1."""
+        self.check_request(grid.contrasts, missing)
+        self._check_grid(grid)
+        sampler = sampler or self.config.sampler
+        slices = grid.slice_indices(1e-6)
+        contrasts = self.contrasts
+        size, depth = grid.images.shape[1], grid.images.shape[3]
+        images = torch.zeros(len(slices), len(contrasts), size, size)
+        for j, contrast in enumerate(contrasts):
+            if contrast in grid.contrasts:
+                images[:, j] = torch.from_numpy(np.moveaxis(grid.image(contrast)[..., slices], -1, 0))
+        available = torch.tensor([c in grid.contrasts for c in contrasts]).expand(len(slices), -1)
+        generator = torch.Generator().manual_seed(seed)
+        f = self.codec.autoencoder.downsample_factor
+        latent_shape = (len(slices), len(contrasts) * self.codec.channels, size // f, size // f)
+        noise = torch.randn(latent_shape, generator=generator)
+        outputs = np.full((len(contrasts), size, size, depth), -1.0, dtype=np.float32)
+        batches = list(range(0, len(slices), sampler.batch_size))
+        steps = sampler.steps if sampler.kind == "ddim" else self.config.diffusion.num_train_timesteps
+        done = 0
+        for start in batches:
+            part = slice(start, start + sampler.batch_size)
+            x = images[part].to(self.device)
+            mask = available[part].to(self.device)
+            observed = self.codec.encode(x)
+            condition = diffusion_condition(self.config, self.structure, observed, x, mask)
+            scheduler = build_ddim(self.config) if sampler.kind == "ddim" else build_ddpm(self.config)
+            scheduler.set_timesteps(steps)
+
+            def report(step: int, total: int, offset: int = done) -> None:
+                if progress is not None:
+                    progress(offset + step, total * len(batches))
+
+            latents = sample_latents(
+                self.unet,
+                scheduler,
+                condition,
+                noise[part].to(self.device),
+                observed=observed,
+                observed_mask=latent_channel_mask(mask, self.codec.channels),
+                replace_observed=sampler.replace_observed,
+                eta=sampler.eta,
+                generator=generator,
+                progress=report,
+            )
+            done += steps
+            decoded = self.codec.decode(latents).cpu().numpy()
+            outputs[..., slices[part]] = np.moveaxis(decoded, 0, -1)
+        result = {}
+        for contrast in missing:
+            volume = outputs[contrasts.index(contrast)]
+            result[contrast] = np.where(grid.foreground, volume, -1.0).astype(np.float32)
+        return result
+
+    def synthesize(
+        self,
+        volumes: dict[str, np.ndarray],
+        affine: np.ndarray,
+        missing: list[str],
+        *,
+        seed: int = 0,
+        sampler: SamplerConfig | None = None,
+        progress: Progress | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Missing contrasts on the input grid, intensities in [0, 1]."""
+        self.check_request(tuple(volumes), missing)
+        start = time.perf_counter()
+        grid = to_model_grid(volumes, affine, self.config.data)
+        on_grid = self.synthesize_grid(grid, missing, seed=seed, sampler=sampler, progress=progress)
+        shape = next(iter(volumes.values())).shape
+        result = {
+            c: np.clip((resample_to_grid(v, grid.affine, affine, shape, cval=-1.0) + 1.0) / 2.0, 0.0, 1.0)
+            for c, v in on_grid.items()
+        }
+        logger.info("synthesized %s from %s in %.1f s", missing, list(grid.contrasts), time.perf_counter() - start)
+        return result
+
+    def with_sampler(self, **changes) -> SamplerConfig:
+        """The default sampler with some settings changed (e.g. steps=50)."""
+        return replace(self.config.sampler, **changes)

@@ -1,0 +1,105 @@
+"""Train MSG-LDM stage by stage on a BraTS- or WMH-layout folder; every stage resumes where it stopped.
+
+    python -m models.train --data DIR --layout brats --out RUN [--config CFG.yaml]
+                           [--stage all|autoencoder|structure|diffusion] [--max-minutes M]
+
+Then `python -m models.export --run RUN --out MODEL_DIR` makes the model folder
+the application loads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+from pathlib import Path
+
+import torch
+
+from models.build import build_autoencoder, build_structure_network
+from models.config import ModelConfig, StageTraining
+from models.runtime import ensure_stack_size
+from models.training.loop import train_loop
+from models.training.run import Run, open_run
+
+logger = logging.getLogger("models.train")
+STAGES = ("autoencoder", "structure", "diffusion")
+
+
+def _training(config: ModelConfig, stage: str, max_minutes: float | None) -> StageTraining:
+    training = getattr(config.training, stage)
+    return dataclasses.replace(training, max_minutes=max_minutes) if max_minutes is not None else training
+
+
+def _frozen(run: Run, stage: str, build, key: str):
+    weights = run.root / stage / "weights.pt"
+    if not weights.is_file():
+        raise SystemExit(f"{weights} is missing: train the {stage} stage to the end first (--stage {stage})")
+    module = build(run.config)
+    module.load_state_dict(torch.load(weights, weights_only=True)[key])
+    return module.eval()
+
+
+def latent_scale_of(run: Run) -> float:
+    return json.loads((run.root / "autoencoder" / "latent_scale.json").read_text())["latent_scale"]
+
+
+def train_stage(run: Run, stage: str, max_minutes: float | None = None) -> dict:
+    """Train one stage of the run (resuming if it was stopped) and return its summary."""
+    from models.training.autoencoder_stage import AutoencoderStage, latent_scale
+    from models.training.diffusion_stage import DiffusionStage
+    from models.training.structure_stage import StructureStage
+
+    seed = run.config.training.seed
+    folder = run.stage_dir(stage)
+    if (folder / "weights.pt").is_file() and not (folder / "checkpoint.pt").is_file():
+        logger.info("%s: already trained (%s)", stage, folder / "weights.pt")
+        return json.loads((folder / "summary.json").read_text())
+    if stage == "autoencoder":
+        trainer = AutoencoderStage(run.config, seed)
+    elif stage == "structure":
+        trainer = StructureStage(run.config, seed)
+    else:
+        autoencoder = _frozen(run, "autoencoder", build_autoencoder, "autoencoder")
+        structure = None
+        if run.config.diffusion.use_structure:
+            structure = _frozen(run, "structure", build_structure_network, "structure")
+        config = run.config.replace(latent_scale=latent_scale_of(run))
+        trainer = DiffusionStage(config, autoencoder, structure, seed)
+    train_bank, validation_bank = run.bank("train"), run.bank("validation") if run.split["validation"] else None
+    summary = train_loop(trainer, folder, _training(run.config, stage, max_minutes), train_bank, validation_bank, seed)
+    if stage == "autoencoder" and summary["finished"]:
+        scale = latent_scale(trainer.autoencoder, train_bank)
+        (folder / "latent_scale.json").write_text(json.dumps({"latent_scale": scale}))
+    if summary["finished"]:
+        (folder / "checkpoint.pt").unlink(missing_ok=True)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    ensure_stack_size()
+    parser = argparse.ArgumentParser(prog="python -m models.train", description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="BraTS- or WMH-layout folder")
+    parser.add_argument("--layout", choices=("brats", "wmh"), default="brats")
+    parser.add_argument("--out", type=Path, required=True, help="run folder (created, or resumed)")
+    parser.add_argument("--config", type=Path, help="model recipe YAML (default: the CPU configuration)")
+    parser.add_argument("--stage", choices=("all", *STAGES), default="all")
+    parser.add_argument("--max-minutes", type=float, help="stop each stage cleanly after this long (resumable)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    run = open_run(args.out, args.data, args.layout, args.config)
+    for stage in STAGES if args.stage == "all" else (args.stage,):
+        summary = train_stage(run, stage, args.max_minutes)
+        logger.info("%s: %s", stage, summary)
+        if not summary.get("finished"):
+            return 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""Stage 2: the latent diffusion UNet, with the frozen autoencoder and (for MSG-LDM) the frozen structure network.
+
+The UNet denoises all contrasts' latents at once (16 channels for four) with
+the structure map F_s of the present contrasts concatenated, as the reference;
+1-4 contrasts present per sample, so one model serves every scenario.
+Epsilon prediction, L2 loss, AdamW, EMA of the weights. Without the structure
+path (the ablation baseline) the condition is the present contrasts' latents
+(zero for missing ones) plus one availability map per contrast.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from models.build import build_ddpm, build_unet
+from models.config import ModelConfig
+from models.data.slices import SliceBank, SliceBatch
+from models.diffusion.latents import LatentCodec, latent_channel_mask, random_availability
+
+
+def diffusion_condition(
+    config: ModelConfig, structure, latents: torch.Tensor, images: torch.Tensor, available: torch.Tensor
+) -> torch.Tensor:
+    """What is concatenated to the noisy latents: F_s, or (ablation) masked latents and availability maps."""
+    if config.diffusion.use_structure:
+        return structure.structure(torch.where(available[:, :, None, None], images, 0.0), available)
+    mask = latent_channel_mask(available, config.autoencoder.latent_channels)
+    maps = available.float()[:, :, None, None].expand(-1, -1, *latents.shape[-2:])
+    return torch.cat([torch.where(mask, latents, 0.0), maps], dim=1)
+
+
+class DiffusionStage:
+    def __init__(self, config: ModelConfig, autoencoder, structure, seed: int = 0):
+        t = config.training.diffusion
+        self.config = config
+        self.codec = LatentCodec(autoencoder, config.latent_scale)
+        self.structure = structure.eval() if structure is not None else None
+        for frozen in (autoencoder, structure):
+            if frozen is not None:
+                frozen.requires_grad_(False)
+        self.unet = build_unet(config)
+        self.ema = AveragedModel(self.unet, multi_avg_fn=get_ema_multi_avg_fn(t.ema_decay or 0.999))
+        self.scheduler = build_ddpm(config)
+        self.modules = {"unet": self.unet, "ema": self.ema}
+        self.optimizers = {"unet": torch.optim.AdamW(self.unet.parameters(), lr=t.learning_rate)}
+        self.generator = torch.Generator().manual_seed(seed)
+
+    @torch.no_grad()
+    def _inputs(self, images: torch.Tensor, generator: torch.Generator):
+        available = random_availability(images.shape[0], images.shape[1], generator)
+        z0 = self.codec.encode(images)
+        condition = diffusion_condition(self.config, self.structure, z0, images, available)
+        noise = torch.randn(z0.shape, generator=generator)
+        t = torch.randint(0, self.scheduler.num_train_timesteps, (z0.shape[0],), generator=generator)
+        return self.scheduler.add_noise(z0, noise, t), condition, noise, t
+
+    def _loss(self, unet, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        noisy, condition, noise, t = self._inputs(images, generator)
+        return torch.mean((unet(torch.cat([noisy, condition], dim=1), timesteps=t) - noise) ** 2)
+
+    def train_step(self, batch: SliceBatch, step: int) -> dict[str, float]:
+        loss = self._loss(self.unet, batch.images, self.generator)
+        self.optimizers["unet"].zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizers["unet"].step()
+        self.ema.update_parameters(self.unet)
+        return {"mse": float(loss.detach())}
+
+    @torch.no_grad()
+    def validate(self, bank: SliceBank) -> dict[str, float]:
+        """Noise-prediction MSE of the EMA weights on fixed validation slices, masks and timesteps."""
+        generator = torch.Generator().manual_seed(4321)
+        images = torch.from_numpy(bank.images[:: max(1, len(bank) // 64)].astype("float32"))
+        return {"mse": float(self._loss(self.ema.module, images, generator))}

@@ -1,0 +1,56 @@
+"""Shared builders for the model tests: tiny simulated data sets and a tiny model recipe."""
+
+from pathlib import Path
+
+import pytest
+
+from models.config import config_from_dict
+
+TINY_RECIPE = {
+    "name": "tiny",
+    "version": "0.0.0-test",
+    "data": {"image_size": 64, "spacing_mm": 3.5},
+    "autoencoder": {"channels": [16, 16, 16, 16], "num_embeddings": 64, "norm_num_groups": 8},
+    "structure": {"base_channels": 4, "structure_channels": 16, "decoder_channels": 16, "style_channels": 4},
+    "diffusion": {"channels": [32, 32, 32], "attention_levels": [False, False, True], "num_head_channels": 8},
+    "sampler": {"steps": 5, "batch_size": 16},
+    "training": {
+        "autoencoder": {"steps": 40, "batch_size": 8, "learning_rate": 0.002, "log_every": 10, "checkpoint_every": 20},
+        "structure": {"steps": 10, "batch_size": 4, "learning_rate": 0.001, "log_every": 5, "checkpoint_every": 10},
+        "diffusion": {
+            "steps": 40,
+            "batch_size": 16,
+            "learning_rate": 0.002,
+            "log_every": 10,
+            "checkpoint_every": 20,
+            "ema_decay": 0.9,
+        },
+        "disc_start": 1000,
+        "validation_fraction": 0.2,
+        "test_fraction": 0.2,
+    },
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_config():
+    return config_from_dict(TINY_RECIPE)
+
+
+@pytest.fixture(scope="session")
+def brats_folder(tmp_path_factory) -> Path:
+    """Three skull-stripped BraTS-layout subjects (the third healthy-free: gliomas), simulated once per session."""
+    from simulation.datasets import write_brats_dataset
+
+    root = tmp_path_factory.mktemp("brats")
+    write_brats_dataset(root, subjects=3, seed=123, whole_head=False, workers=2)
+    return root
+
+
+@pytest.fixture(scope="session")
+def wmh_folder(tmp_path_factory) -> Path:
+    from simulation.datasets import write_wmh_dataset
+
+    root = tmp_path_factory.mktemp("wmh")
+    write_wmh_dataset(root, subjects=2, seed=321, whole_head=False, workers=2)
+    return root
