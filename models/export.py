@@ -66,7 +66,7 @@ def export_run(run: Path, out: Path, version: str, name: str | None = None) -> P
     save_config(config, out / CONFIG)
     logs = out / "training"
     for stage in stages:
-        for item in ("log.csv", "curves.png", "summary.json"):
+        for item in ("train.csv", "validation.csv", "log.csv", "curves.png", "summary.json"):
             if (run / stage / item).is_file():
                 (logs / stage).mkdir(parents=True, exist_ok=True)
                 shutil.copy2(run / stage / item, logs / stage / item)

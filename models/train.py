@@ -1,7 +1,7 @@
 """Train MSG-LDM stage by stage on a BraTS- or WMH-layout folder; every stage resumes where it stopped.
 
     python -m models.train --data DIR --layout brats --out RUN [--config CFG.yaml]
-                           [--stage all|autoencoder|structure|diffusion] [--max-minutes M]
+                           [--stage all|autoencoder|structure|diffusion] [--max-minutes M] [--init-from MODEL_DIR]
 
 Then `python -m models.export --run RUN --out MODEL_DIR` makes the model folder
 the application loads.
@@ -46,8 +46,34 @@ def latent_scale_of(run: Run) -> float:
     return json.loads((run.root / "autoencoder" / "latent_scale.json").read_text())["latent_scale"]
 
 
-def train_stage(run: Run, stage: str, max_minutes: float | None = None) -> dict:
-    """Train one stage of the run (resuming if it was stopped) and return its summary."""
+# Which exported weights (models.export) warm-start which module of a stage.
+WARM_START = {
+    "autoencoder": ("autoencoder", "autoencoder"),
+    "structure": ("structure", "network"),
+    "diffusion": ("unet", "unet"),
+}
+
+
+def warm_start(trainer, stage: str, model_dir: Path) -> bool:
+    """Load an exported model's weights into a fresh stage (training goes on from committed weights).
+
+    Returns False when the model folder has no weights for this stage.
+    """
+    from models.export import WEIGHTS
+
+    key, module = WARM_START[stage]
+    weights = torch.load(Path(model_dir) / WEIGHTS, map_location="cpu", weights_only=True)
+    if key not in weights:
+        return False
+    getattr(trainer, module).load_state_dict({k: v.float() for k, v in weights[key].items()})
+    if stage == "diffusion":
+        trainer.ema.module.load_state_dict(trainer.unet.state_dict())
+    logger.info("%s: warm start from %s", stage, model_dir)
+    return True
+
+
+def train_stage(run: Run, stage: str, max_minutes: float | None = None, init_from: Path | None = None) -> dict:
+    """Train one stage of the run (resuming if it was stopped, or warm-started from `init_from`)."""
     from models.training.autoencoder_stage import AutoencoderStage, latent_scale
     from models.training.diffusion_stage import DiffusionStage
     from models.training.structure_stage import StructureStage
@@ -68,6 +94,8 @@ def train_stage(run: Run, stage: str, max_minutes: float | None = None) -> dict:
             structure = _frozen(run, "structure", build_structure_network, "structure")
         config = run.config.replace(latent_scale=latent_scale_of(run))
         trainer = DiffusionStage(config, autoencoder, structure, seed)
+    if init_from is not None and not (folder / "checkpoint.pt").is_file():
+        warm_start(trainer, stage, init_from)
     train_bank, validation_bank = run.bank("train"), run.bank("validation") if run.split["validation"] else None
     summary = train_loop(trainer, folder, _training(run.config, stage, max_minutes), train_bank, validation_bank, seed)
     if stage == "autoencoder" and summary["finished"]:
@@ -88,13 +116,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stage", choices=("all", *STAGES), default="all")
     parser.add_argument("--max-minutes", type=float, help="stop each stage cleanly after this long (resumable)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
+    parser.add_argument("--init-from", type=Path, help="model folder (models.export) whose weights start each stage")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.threads:
         torch.set_num_threads(args.threads)
     run = open_run(args.out, args.data, args.layout, args.config)
     for stage in STAGES if args.stage == "all" else (args.stage,):
-        summary = train_stage(run, stage, args.max_minutes)
+        summary = train_stage(run, stage, args.max_minutes, args.init_from)
         logger.info("%s: %s", stage, summary)
         if not summary.get("finished"):
             return 3

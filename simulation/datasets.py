@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -127,7 +128,8 @@ def write_wmh_dataset(out: Path, subjects: int, seed: int, whole_head: bool = Fa
 def _run(job, jobs: list[tuple], workers: int) -> list[str]:
     if workers <= 1:
         return [job(j) for j in jobs]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    # Spawned, not forked: a fork of a process whose torch/OpenMP threads already ran can deadlock.
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         done = []
         for path in pool.map(job, jobs):
             logger.info("wrote %s", path)

@@ -61,22 +61,38 @@ def _restore(stage: Stage, state: dict, rng: np.random.Generator) -> tuple[int, 
     return int(state["step"]), float(state["elapsed_s"])
 
 
-def plot_curves(log_path: Path, out: Path) -> None:
-    """Loss curves from log.csv, one panel per logged term."""
+def _append_row(path: Path, row: dict) -> None:
+    """One CSV line; the header is the first row's keys (every row of a file has the same keys)."""
+    new = not path.is_file()
+    with open(path, "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(row), extrasaction="ignore")
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def _read_rows(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def plot_curves(folder: Path, out: Path) -> None:
+    """Loss curves from train.csv and validation.csv, one panel per term."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    with open(log_path) as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
+    logs = {split: _read_rows(folder / f"{split}.csv") for split in ("train", "validation")}
+    keys = sorted({k for rows in logs.values() for r in rows for k in r} - {"step", "elapsed_s"})
+    if not keys:
         return
-    keys = [k for k in rows[0] if k not in ("step", "elapsed_s", "split")]
     fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 2.6), squeeze=False)
     for ax, key in zip(axes[0], keys):
-        for split in ("train", "validation"):
-            pts = [(int(r["step"]), float(r[key])) for r in rows if r["split"] == split and r[key] not in ("", None)]
+        for split, rows in logs.items():
+            pts = [(int(r["step"]), float(r[key])) for r in rows if r.get(key) not in ("", None)]
             if pts:
                 ax.plot(*zip(*pts), label=split, marker="." if split == "validation" else None)
         ax.set_title(key, fontsize=9)
@@ -108,11 +124,6 @@ def train_loop(
     if checkpoint.is_file():
         step, elapsed = _restore(stage, torch.load(checkpoint, weights_only=False), rng)
         logger.info("%s: resuming at step %d (%.0f min trained)", folder.name, step, elapsed / 60)
-    log_path = folder / "log.csv"
-    fields: list[str] | None = None
-    if log_path.is_file():
-        with open(log_path) as f:
-            fields = next(csv.reader(f), None)
     start = time.perf_counter() - elapsed
     session_start = time.perf_counter()
     terms: dict[str, float] = {}
@@ -142,12 +153,7 @@ def train_loop(
                 _atomic_save(_checkpoint(stage, step, rng, time.perf_counter() - start), checkpoint)
             for row in rows:
                 row.update(step=step, elapsed_s=round(time.perf_counter() - start, 1))
-                if fields is None:
-                    fields = ["step", "elapsed_s", "split", *sorted(set(row) - {"step", "elapsed_s", "split"})]
-                    with open(log_path, "w", newline="") as f:
-                        csv.writer(f).writerow(fields)
-                with open(log_path, "a", newline="") as f:
-                    csv.DictWriter(f, fieldnames=fields, extrasaction="ignore").writerow(row)
+                _append_row(folder / f"{row.pop('split')}.csv", row)
             if timed_out and not last:
                 logger.info(
                     "%s: time budget of %.0f min spent at step %d: finishing", folder.name, training.max_minutes, step
@@ -162,5 +168,5 @@ def train_loop(
         "last": terms,
     }
     (folder / "summary.json").write_text(json.dumps(summary, indent=1))
-    plot_curves(log_path, folder / "curves.png")
+    plot_curves(folder, folder / "curves.png")
     return summary

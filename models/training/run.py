@@ -3,7 +3,7 @@
 RUN/config.yaml    the ModelConfig every stage reads (written on the first call)
 RUN/split.json     train / validation / test subjects
 RUN/cache/         preprocessed slices per case
-RUN/<stage>/       checkpoint.pt (resume), weights.pt (final), log.csv, curves.png
+RUN/<stage>/       checkpoint.pt (resume), weights.pt (final), train.csv, validation.csv, curves.png
 """
 
 from __future__ import annotations

@@ -8,15 +8,7 @@ import torch
 from models.networks.autoencoder import VQAutoencoder
 from models.networks.quantizer import CodebookQuantizer
 
-
-@pytest.fixture(autouse=True)
-def single_thread():
-    """Run on one thread: these networks are too small to gain from two, and two threads spin badly when other
-    processes share the CPU (a 5x slowdown measured here)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def tiny_autoencoder(channels=(8, 16, 16), seed: int = 0, **kwargs) -> VQAutoencoder:

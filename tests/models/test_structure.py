@@ -16,15 +16,7 @@ from models.networks.structure_encoder import StructureEncoder
 from models.networks.structure_network import StructureNetwork
 from models.networks.style import AdaINDecoder, StyleEncoder
 
-
-@pytest.fixture(autouse=True)
-def single_thread():
-    """Run on one thread: these networks are too small to gain from two, and two threads spin badly when other
-    processes share the CPU (a 5x slowdown measured here)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 CONTRASTS = 4

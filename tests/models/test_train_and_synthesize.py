@@ -32,7 +32,7 @@ def test_every_stage_finishes_and_logs(trained):
     run, summaries, _ = trained
     for stage, summary in summaries.items():
         assert summary["finished"], stage
-        assert (run.root / stage / "weights.pt").is_file() and (run.root / stage / "log.csv").is_file()
+        assert (run.root / stage / "weights.pt").is_file() and (run.root / stage / "train.csv").is_file()
         assert not (run.root / stage / "checkpoint.pt").exists()
 
 
@@ -40,8 +40,8 @@ def test_autoencoder_loss_falls(trained):
     import csv
 
     run, _, _ = trained
-    with open(run.root / "autoencoder" / "log.csv") as f:
-        rows = [r for r in csv.DictReader(f) if r["split"] == "train"]
+    with open(run.root / "autoencoder" / "train.csv") as f:
+        rows = list(csv.DictReader(f))
     assert float(rows[-1]["l1"]) < 0.7 * float(rows[0]["l1"])
 
 
@@ -123,3 +123,38 @@ def test_a_stopped_stage_resumes_from_its_checkpoint(tiny_config, brats_folder, 
     resumed = StructureStage(config)
     summary = train_loop(resumed, folder, training, run.bank("train"), None, seed=0)
     assert summary["step"] == 6
+
+
+def test_evaluate_command_writes_a_table_per_scenario_with_the_baseline(trained, brats_folder, tmp_path):
+    import json
+
+    from models.evaluate import main
+
+    run, _, model_dir = trained
+    out = tmp_path / "eval"
+    args = ["--model", str(model_dir), "--data", str(brats_folder), "--split", str(run.root / "split.json")]
+    args += ["--out", str(out), "--scenarios", "flair;t1ce,flair", "--max-slices", "6", "--fit-subjects", "1"]
+    assert main(args) == 0
+    result = json.loads((out / "evaluation.json").read_text())
+    assert result["methods"] == ["msgldm-ddim5", "nearest"]
+    assert {r["scenario"] for r in result["summary"]} == {"t1+t1ce+t2 -> flair", "t1+t2 -> t1ce+flair"}
+    assert all(0 < r["ssim"] <= 1 and r["psnr"] > 0 for r in result["summary"])
+    table = (out / "evaluation.md").read_text()
+    assert "| t1+t2 -> t1ce+flair | t1ce |" in table and "python -m models.evaluate" in table
+
+
+@pytest.mark.parametrize("stage", ["autoencoder", "structure"])
+def test_a_stage_warm_starts_from_exported_weights(trained, tiny_config, stage):
+    from models.train import warm_start
+    from models.training.autoencoder_stage import AutoencoderStage
+    from models.training.structure_stage import StructureStage
+
+    _, _, model_dir = trained
+    trainer = (AutoencoderStage if stage == "autoencoder" else StructureStage)(tiny_config, seed=5)
+    module = trainer.autoencoder if stage == "autoencoder" else trainer.network
+    before = {k: v.clone() for k, v in module.state_dict().items()}
+    assert warm_start(trainer, stage, model_dir)
+    exported = torch.load(model_dir / "weights.pt", weights_only=True)[stage]
+    after = module.state_dict()
+    assert all(torch.equal(after[k], exported[k].float()) for k in exported)
+    assert any(not torch.equal(before[k], after[k]) for k in before if before[k].is_floating_point())
