@@ -43,7 +43,12 @@ def _ema_unet(state: dict) -> dict:
     return {k.removeprefix("module."): v for k, v in state.items() if k.startswith("module.")}
 
 
-def export_run(run: Path, out: Path, version: str, name: str | None = None) -> Path:
+def _diffusion_weights(path: Path, ema: bool) -> dict:
+    state = torch.load(path, weights_only=True)
+    return _ema_unet(state["ema"]) if ema else state["unet"]
+
+
+def export_run(run: Path, out: Path, version: str, name: str | None = None, ema: bool = True) -> Path:
     run, out = Path(run), Path(out)
     config = load_config(run / "config.yaml")
     scale = json.loads((run / "autoencoder" / "latent_scale.json").read_text())["latent_scale"]
@@ -56,7 +61,7 @@ def export_run(run: Path, out: Path, version: str, name: str | None = None) -> P
         raise SystemExit(f"cannot export {run}: unfinished stage(s), missing {missing}")
     weights = {
         "autoencoder": _half(torch.load(stages["autoencoder"], weights_only=True)["autoencoder"]),
-        "unet": _half(_ema_unet(torch.load(stages["diffusion"], weights_only=True)["ema"])),
+        "unet": _half(_diffusion_weights(stages["diffusion"], ema)),
     }
     if config.diffusion.use_structure:
         weights["structure"] = _half(torch.load(stages["structure"], weights_only=True)["structure"])
@@ -81,8 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--version", required=True)
     parser.add_argument("--name")
+    parser.add_argument("--no-ema", action="store_true", help="export the raw UNet weights instead of their EMA")
     args = parser.parse_args(argv)
-    print(export_run(args.run, args.out, args.version, args.name))
+    print(export_run(args.run, args.out, args.version, args.name, ema=not args.no_ema))
     return 0
 
 

@@ -11,7 +11,7 @@ path (the ablation baseline) the condition is the present contrasts' latents
 from __future__ import annotations
 
 import torch
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
 from models.build import build_ddpm, build_unet
 from models.config import ModelConfig
@@ -30,6 +30,23 @@ def diffusion_condition(
     return torch.cat([torch.where(mask, latents, 0.0), maps], dim=1)
 
 
+def warmup_ema(decay: float):
+    """EMA update whose decay warms up as (1 + n) / (10 + n) up to `decay`.
+
+    With a fixed 0.999 the average of a run of a few hundred steps is still
+    mostly the random initial weights; the warm-up follows the weights early
+    and settles to the full decay later.
+    """
+
+    @torch.no_grad()
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged) -> None:
+        n = float(num_averaged)
+        d = min(decay, (1.0 + n) / (10.0 + n))
+        torch._foreach_lerp_(averaged, current, 1.0 - d)
+
+    return update
+
+
 class DiffusionStage:
     def __init__(self, config: ModelConfig, autoencoder, structure, seed: int = 0):
         t = config.training.diffusion
@@ -40,7 +57,7 @@ class DiffusionStage:
             if frozen is not None:
                 frozen.requires_grad_(False)
         self.unet = build_unet(config)
-        self.ema = AveragedModel(self.unet, multi_avg_fn=get_ema_multi_avg_fn(t.ema_decay or 0.999))
+        self.ema = AveragedModel(self.unet, multi_avg_fn=warmup_ema(t.ema_decay or 0.999))
         self.scheduler = build_ddpm(config)
         self.modules = {"unet": self.unet, "ema": self.ema}
         self.optimizers = {"unet": torch.optim.AdamW(self.unet.parameters(), lr=t.learning_rate)}
