@@ -121,7 +121,7 @@ def evaluate(args: argparse.Namespace) -> dict:
                 logger.info("%s %s %s: %.1f s", case_id, scenario_name(missing, config.contrasts), label, seconds)
     summary = summarise(rows)
     return {
-        "model": {"name": config.name, "version": config.version, "dir": str(args.model)},
+        "model": {"name": config.name, "version": config.version, "folder": Path(args.model).name},
         "data": {"folder": Path(args.data).name, "layout": args.layout, "subjects": test_ids},
         "max_slices": args.max_slices,
         "machine": {"cpu_threads": torch.get_num_threads(), "platform": platform.platform()},
