@@ -15,7 +15,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -152,6 +151,8 @@ class Synthesizer:
         outputs = np.full((len(contrasts), size, size, depth), -1.0, dtype=np.float32)
         batches = list(range(0, len(slices), sampler.batch_size))
         steps = sampler.steps if sampler.kind == "ddim" else self.config.diffusion.num_train_timesteps
+        scheduler = build_ddim(self.config) if sampler.kind == "ddim" else build_ddpm(self.config)
+        scheduler.set_timesteps(steps)
         done = 0
         for start in batches:
             part = slice(start, start + sampler.batch_size)
@@ -159,8 +160,6 @@ class Synthesizer:
             mask = available[part].to(self.device)
             observed = self.codec.encode(x)
             condition = diffusion_condition(self.config, self.structure, observed, x, mask)
-            scheduler = build_ddim(self.config) if sampler.kind == "ddim" else build_ddpm(self.config)
-            scheduler.set_timesteps(steps)
 
             def report(step: int, total: int, offset: int = done) -> None:
                 if progress is not None:
@@ -209,7 +208,3 @@ class Synthesizer:
         }
         logger.info("synthesized %s from %s in %.1f s", missing, list(grid.contrasts), time.perf_counter() - start)
         return result
-
-    def with_sampler(self, **changes) -> SamplerConfig:
-        """The default sampler with some settings changed (e.g. steps=50)."""
-        return replace(self.config.sampler, **changes)
