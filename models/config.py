@@ -15,6 +15,9 @@ from typing import Any
 import yaml
 
 CONFIG_VERSION = 1
+CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
+CPU_RECIPE = CONFIGS_DIR / "cpu.yaml"
+"""The recipe a new run uses when none is named: trains in about two hours on two cores."""
 
 
 @dataclass(frozen=True)

@@ -97,6 +97,8 @@ def train_stage(run: Run, stage: str, max_minutes: float | None = None, init_fro
     if init_from is not None and not (folder / "checkpoint.pt").is_file():
         warm_start(trainer, stage, init_from)
     train_bank, validation_bank = run.bank("train"), run.bank("validation") if run.split["validation"] else None
+    if stage == "diffusion":
+        train_bank = trainer.latent_bank(train_bank)
     summary = train_loop(trainer, folder, _training(run.config, stage, max_minutes), train_bank, validation_bank, seed)
     if stage == "autoencoder" and summary["finished"]:
         scale = latent_scale(trainer.autoencoder, train_bank)

@@ -15,8 +15,9 @@ from torch.optim.swa_utils import AveragedModel
 
 from models.build import build_ddpm, build_unet
 from models.config import ModelConfig
-from models.data.slices import SliceBank, SliceBatch
+from models.data.slices import SliceBank
 from models.diffusion.latents import LatentCodec, latent_channel_mask, random_availability
+from models.training.latent_bank import LatentBank, LatentBatch, build_latent_bank
 
 
 def diffusion_condition(
@@ -63,21 +64,24 @@ class DiffusionStage:
         self.optimizers = {"unet": torch.optim.AdamW(self.unet.parameters(), lr=t.learning_rate)}
         self.generator = torch.Generator().manual_seed(seed)
 
-    @torch.no_grad()
-    def _inputs(self, images: torch.Tensor, generator: torch.Generator):
-        available = random_availability(images.shape[0], images.shape[1], generator)
-        z0 = self.codec.encode(images)
-        condition = diffusion_condition(self.config, self.structure, z0, images, available)
+    def _condition(self, latents: torch.Tensor, images: torch.Tensor | None, available: torch.Tensor) -> torch.Tensor:
+        return diffusion_condition(self.config, self.structure, latents, images, available)
+
+    def latent_bank(self, bank: SliceBank, patterns: int = 4) -> LatentBank:
+        """The training slices with their frozen-network outputs, computed once (see `latent_bank`)."""
+        return build_latent_bank(
+            bank, self.codec, self._condition, store_conditions=self.config.diffusion.use_structure, patterns=patterns
+        )
+
+    def _loss(self, unet, batch: LatentBatch, generator: torch.Generator) -> torch.Tensor:
+        z0 = batch.latents
         noise = torch.randn(z0.shape, generator=generator)
         t = torch.randint(0, self.scheduler.num_train_timesteps, (z0.shape[0],), generator=generator)
-        return self.scheduler.add_noise(z0, noise, t), condition, noise, t
+        noisy = self.scheduler.add_noise(z0, noise, t)
+        return torch.mean((unet(torch.cat([noisy, batch.condition], dim=1), timesteps=t) - noise) ** 2)
 
-    def _loss(self, unet, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        noisy, condition, noise, t = self._inputs(images, generator)
-        return torch.mean((unet(torch.cat([noisy, condition], dim=1), timesteps=t) - noise) ** 2)
-
-    def train_step(self, batch: SliceBatch, step: int) -> dict[str, float]:
-        loss = self._loss(self.unet, batch.images, self.generator)
+    def train_step(self, batch: LatentBatch, step: int) -> dict[str, float]:
+        loss = self._loss(self.unet, batch, self.generator)
         self.optimizers["unet"].zero_grad(set_to_none=True)
         loss.backward()
         self.optimizers["unet"].step()
@@ -89,4 +93,7 @@ class DiffusionStage:
         """Noise-prediction MSE of the EMA weights on fixed validation slices, masks and timesteps."""
         generator = torch.Generator().manual_seed(4321)
         images = torch.from_numpy(bank.images[:: max(1, len(bank) // 64)].astype("float32"))
-        return {"mse": float(self._loss(self.ema.module, images, generator))}
+        available = random_availability(images.shape[0], images.shape[1], generator)
+        latents = self.codec.encode(images)
+        batch = LatentBatch(latents, self._condition(latents, images, available), available)
+        return {"mse": float(self._loss(self.ema.module, batch, generator))}

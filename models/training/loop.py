@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from models.config import StageTraining
 from models.data.slices import SliceBank, SliceBatch
+from models.training.latent_bank import LatentBank
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ def train_loop(
     stage: Stage,
     folder: Path,
     training: StageTraining,
-    train_bank: SliceBank,
+    train_bank: SliceBank | LatentBank,
     validation_bank: SliceBank | None,
     seed: int,
 ) -> dict:

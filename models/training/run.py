@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from models.config import ModelConfig, load_config, save_config
+from models.config import CPU_RECIPE, ModelConfig, load_config, save_config
 from models.data.layouts import find_cases
 from models.data.slices import SliceBank, cache_case
 from models.data.splits import load_or_make_split
@@ -46,7 +46,7 @@ def open_run(root: Path, data: Path, layout: str, config_path: Path | None = Non
         if config_path is not None and load_config(config_path) != config:
             raise ValueError(f"{root} was started with another recipe ({saved}); use a new --out or drop --config")
     else:
-        config = load_config(config_path) if config_path is not None else ModelConfig()
+        config = load_config(config_path if config_path is not None else CPU_RECIPE)
         save_config(config, saved)
     cases = find_cases(data, layout)
     known = {c.case_id: c for c in cases}

@@ -197,16 +197,6 @@ SIMULATED_CONTRASTS = ("t1", "t2", "flair")
 
 
 @pytest.fixture(scope="session")
-def simulated_subject():
-    """The seed-3 whole-head glioma subject (3 T: MPRAGE T1, 2D axial T2, 3D FLAIR); its `clean` volumes are truth."""
-    import numpy as np
-
-    from simulation.subject import sample_subject, simulate_subject
-
-    return simulate_subject(sample_subject(np.random.default_rng(SIMULATED_SEED), kind="glioma", whole_head=True))
-
-
-@pytest.fixture(scope="session")
 def simulated_study(tmp_path_factory, simulated_subject):
     """The Siemens study written from `simulated_subject`: T1 (3D sagittal 1 mm), T2 (2D axial oblique), FLAIR."""
     from simulation.dicom_study import write_study

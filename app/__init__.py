@@ -1,0 +1,1 @@
+"""The MONAI Deploy application (folder mode) and its command line."""

@@ -1,0 +1,125 @@
+"""`python -m app -i IN -o OUT [-m MODEL]`: run the graph once on a folder of DICOM files, as a MAP runs.
+
+As with `monai-deploy run`, the folders may also come from HOLOSCAN_INPUT_PATH,
+HOLOSCAN_OUTPUT_PATH and HOLOSCAN_MODEL_PATH (flags win). Without a model
+the shipped default (models/default) is used. Exit codes: 0 synthesized, or
+nothing to do (all contrasts present, too few present, dry run); 2 bad
+command line; 3 the input cannot be used (no DICOM, no brain MR series,
+geometry that cannot be combined); 4 the model cannot be loaded or refused
+the study; 1 an unexpected error. report.json in OUT says which and why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import traceback
+from pathlib import Path
+
+from models.runtime import ensure_stack_size
+
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "default"
+MODEL_FILE = "model.yaml"
+
+
+def model_folder(path: Path) -> Path:
+    """The folder holding model.yaml: `path` itself, or its only model subfolder (MAP layout: models/<name>)."""
+    if (path / MODEL_FILE).is_file() or not path.is_dir():
+        return path
+    found = sorted(p.parent for p in path.glob(f"*/{MODEL_FILE}"))
+    return found[0] if len(found) == 1 else path
+
+
+def _folder(flag: str | None, variable: str, default: str | None) -> Path | None:
+    value = flag or os.environ.get(variable) or default
+    return Path(value) if value else None
+
+
+def parse_arguments(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m app",
+        description="Synthesize the missing ones of T1, T1ce, T2 and FLAIR in a brain MR study (folder of DICOM).",
+    )
+    parser.add_argument("-i", "--input", help="folder of DICOM files (default: $HOLOSCAN_INPUT_PATH, else input)")
+    parser.add_argument("-o", "--output", help="output folder (default: $HOLOSCAN_OUTPUT_PATH, else output)")
+    parser.add_argument(
+        "-m", "--model", help="model folder (default: $HOLOSCAN_MODEL_PATH, else the shipped models/default)"
+    )
+    parser.add_argument("-l", "--log-level", type=str.upper, choices=["DEBUG", "INFO", "WARN", "ERROR", "CRITICAL"])
+    parser.add_argument("--dry-run", action="store_true", help="identify and report only; do not load the model")
+    parser.add_argument(
+        "--min-present", type=int, default=2, help="fewest contrasts present to synthesize the others (default 2)"
+    )
+    parser.add_argument("--sop-class", choices=("sc", "mr"), default="sc", help="write SC (default) or derived MR")
+    parser.add_argument("--no-label", action="store_true", help="do not burn the SYNTHETIC label into the pixels")
+    parser.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
+    parser.add_argument("--sampler-steps", type=int, help="DDIM steps (default: the model's; fewer is faster)")
+    parser.add_argument(
+        "--allow-different-frames",
+        action="store_true",
+        help="combine series of different Frames of Reference (only if the patient did not move)",
+    )
+    args = parser.parse_args(argv)
+    if args.sampler_steps is not None and not 1 <= args.sampler_steps <= 1000:
+        parser.error(f"--sampler-steps {args.sampler_steps}: expected 1 to 1000")
+    if not 1 <= args.min_present <= 3:
+        parser.error(f"--min-present {args.min_present}: expected 1, 2 or 3")
+    args.input = _folder(args.input, "HOLOSCAN_INPUT_PATH", "input")
+    args.output = _folder(args.output, "HOLOSCAN_OUTPUT_PATH", "output")
+    model = _folder(args.model, "HOLOSCAN_MODEL_PATH", None)
+    args.model = model_folder(model) if model else DEFAULT_MODEL
+    if not args.input.exists():
+        parser.error(f"input folder {args.input} does not exist")
+    if not args.dry_run and not args.model.exists():
+        parser.error(f"model folder {args.model} does not exist (give -m MODEL, or --dry-run)")
+    return args
+
+
+def run_folder(args: argparse.Namespace) -> int:
+    """Run the graph once; the exit code says how it ended (see the module docstring)."""
+    from app.app import AppOptions, ContrastSynthesisApp
+    from operators.report_writer_operator import write_report
+    from operators.sc_writer import WriterOptions
+    from operators.study_state import Outcome, StudyState
+
+    args.output.mkdir(parents=True, exist_ok=True)
+    sdk_argv = [sys.executable, "app", "-i", str(args.input), "-o", str(args.output)]
+    if args.model.exists():
+        sdk_argv += ["-m", str(args.model)]
+    if args.log_level:
+        sdk_argv += ["-l", args.log_level]
+    options = AppOptions(
+        dry_run=args.dry_run,
+        min_present=args.min_present,
+        writer=WriterOptions(burn_label=not args.no_label, sop_class=args.sop_class),
+        device=args.device,
+        allow_different_frames=args.allow_different_frames,
+        sampler_steps=args.sampler_steps,
+    )
+    app = ContrastSynthesisApp(sdk_argv, options)
+    try:
+        app.run()
+    except Exception as error:
+        logging.getLogger("app").error("the graph stopped: %s\n%s", error, traceback.format_exc())
+        state = app.final_state or StudyState(input_path=str(args.input))
+        state.outcome, state.reason = Outcome.INTERNAL_ERROR, f"{type(error).__name__}: {error}"
+        write_report(state, args.output)
+        return state.outcome.exit_code
+    state = app.final_state
+    if state is None:
+        return Outcome.INTERNAL_ERROR.exit_code
+    print(f"{state.outcome.value}: {state.reason}")
+    print(f"report: {args.output / 'report.json'}")
+    return state.outcome.exit_code
+
+
+def main(argv: list[str] | None = None) -> int:
+    ensure_stack_size()
+    args = parse_arguments(sys.argv[1:] if argv is None else argv)
+    return run_folder(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

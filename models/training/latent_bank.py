@@ -1,0 +1,107 @@
+"""The frozen networks' outputs for every training slice, computed once before the diffusion stage.
+
+With the autoencoder and the structure network frozen, encoding four
+contrasts and running the structure path cost about six times the UNet's own
+training step on a CPU. Each slice is therefore encoded once and its structure
+map F_s computed for a few availability patterns drawn at random (so that the
+training set as a whole covers every pattern); training then samples
+(slice, pattern) pairs from memory.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from models.data.slices import SliceBank
+from models.diffusion.latents import LatentCodec, random_availability
+
+logger = logging.getLogger(__name__)
+
+ConditionFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+"""(latents, images, available) -> the condition the UNet is given."""
+
+
+@dataclass
+class LatentBatch:
+    latents: torch.Tensor
+    """(B, M * c, h, w) scaled clean latents of all contrasts."""
+    condition: torch.Tensor
+    """(B, C, h, w) what is concatenated to the noisy latents."""
+    available: torch.Tensor
+    """(B, M) which contrasts the condition was made from."""
+
+
+class LatentBank:
+    """Clean latents of every slice and conditions for `patterns` availability masks per slice, in float16.
+
+    Args:
+        latents: (N, M * c, h, w).
+        available: (N, K, M) bool.
+        conditions: (N, K, C, h, w), or None when the condition is cheap enough to make per batch.
+        condition_fn: makes a condition from latents when `conditions` is None.
+    """
+
+    def __init__(
+        self,
+        latents: torch.Tensor,
+        available: torch.Tensor,
+        conditions: torch.Tensor | None,
+        condition_fn: ConditionFn | None = None,
+    ):
+        if conditions is None and condition_fn is None:
+            raise ValueError("a latent bank needs stored conditions or a function to make them")
+        self.latents, self.available, self.conditions, self.condition_fn = latents, available, conditions, condition_fn
+
+    def __len__(self) -> int:
+        return len(self.latents)
+
+    def sample(self, rng: np.random.Generator, batch_size: int) -> LatentBatch:
+        index = torch.from_numpy(rng.integers(0, len(self), batch_size))
+        pattern = torch.from_numpy(rng.integers(0, self.available.shape[1], batch_size))
+        latents = self.latents[index].float()
+        available = self.available[index, pattern]
+        if self.conditions is not None:
+            condition = self.conditions[index, pattern].float()
+        else:
+            condition = self.condition_fn(latents, None, available)
+        return LatentBatch(latents, condition, available)
+
+
+@torch.no_grad()
+def build_latent_bank(
+    bank: SliceBank,
+    codec: LatentCodec,
+    condition_fn: ConditionFn,
+    store_conditions: bool,
+    patterns: int = 4,
+    batch_size: int = 64,
+    seed: int = 0,
+) -> LatentBank:
+    """Encode every slice of `bank` and (if `store_conditions`) compute its conditions for `patterns` masks."""
+    generator = torch.Generator().manual_seed(seed)
+    contrasts = bank.images.shape[1]
+    available = random_availability(len(bank) * patterns, contrasts, generator).reshape(len(bank), patterns, contrasts)
+    latents, conditions = [], []
+    for start in tqdm(range(0, len(bank), batch_size), desc="latent bank", mininterval=10):
+        images = torch.from_numpy(bank.images[start : start + batch_size].astype(np.float32))
+        z = codec.encode(images)
+        latents.append(z.half())
+        if store_conditions:
+            per_pattern = [
+                condition_fn(z, images, available[start : start + len(images), k]).half() for k in range(patterns)
+            ]
+            conditions.append(torch.stack(per_pattern, dim=1))
+    stored = torch.cat(conditions) if store_conditions else None
+    logger.info(
+        "latent bank: %d slices x %d availability patterns%s",
+        len(bank),
+        patterns,
+        f", {stored.numel() * 2 / 2**20:.0f} MiB of conditions" if stored is not None else "",
+    )
+    return LatentBank(torch.cat(latents), available, stored, None if store_conditions else condition_fn)

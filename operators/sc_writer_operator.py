@@ -1,0 +1,89 @@
+"""DICOM secondary-capture writer: one synthetic series per missing contrast, in the source study.
+
+The writing itself is `operators.sc_writer.write_synthetic_series` (highdicom
+`SCImage`, geometry and references of the reference series, burned-in label,
+whole series folder or nothing). Series numbers follow the study's highest
+(this product's own series excluded, so a re-sent study numbers alike), and
+UIDs are name-based from the study, the inputs and the model, so a re-run
+writes the same UIDs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+from monai.deploy.core import Fragment, Operator, OperatorSpec
+from pydicom import dcmread
+
+from operators.errors import NodeError
+from operators.product import MODEL_NAME
+from operators.sc_writer import WriterOptions, write_synthetic_series
+from operators.study_state import Outcome, OutputSeries, StudyState
+
+logger = logging.getLogger(__name__)
+
+
+def write_outputs(state: StudyState, output_dir: Path, options: WriterOptions) -> None:
+    """Write every synthetic contrast of `state` into `output_dir`; record the series in `state.outputs`."""
+    if options.uid_seed is None:
+        options = dataclasses.replace(options, uid_seed=state.study_instance_uid)
+    sources = {c: state.datasets[uid] for c, uid in state.chosen.items()}
+    reference = state.datasets[state.reference]
+    for offset, contrast in enumerate(state.missing, start=1):
+        number = state.highest_series_number + offset
+        try:
+            paths = write_synthetic_series(
+                state.synthetic[contrast],
+                reference,
+                contrast,
+                output_dir,
+                options,
+                series_number=number,
+                source_series=sources,
+                model_name=MODEL_NAME,
+                model_version=state.model.get("version", "unknown"),
+            )
+        except (NodeError, ValueError) as error:
+            state.end(Outcome.INPUT_ERROR, f"cannot write the synthetic {contrast} series: {error}")
+            return
+        first = paths[0]
+        header = dcmread(first, stop_before_pixels=True)
+        state.outputs.append(
+            OutputSeries(
+                contrast=contrast,
+                series_instance_uid=header.SeriesInstanceUID,
+                series_number=number,
+                description=header.SeriesDescription,
+                folder=str(first.parent.relative_to(output_dir)),
+                instances=len(paths),
+            )
+        )
+    written = ", ".join(f"{o.description} ({o.instances} instances)" for o in state.outputs)
+    state.end(Outcome.SYNTHESIZED, f"{state.scenario}: wrote {written}")
+
+
+class SCWriterOperator(Operator):
+    """Writes the synthetic series as DICOM files in the output folder.
+
+    Named input / output:
+        state: the run's `StudyState`.
+    """
+
+    PORT = "state"
+
+    def __init__(self, fragment: Fragment, *args, output_folder: Path, options: WriterOptions, **kwargs):
+        self.output_folder, self.options = Path(output_folder), options
+        super().__init__(fragment, *args, **kwargs)
+
+    def setup(self, spec: OperatorSpec) -> None:
+        spec.input(self.PORT)
+        spec.output(self.PORT)
+
+    def compute(self, op_input, op_output, context) -> None:
+        state: StudyState = op_input.receive(self.PORT)
+        if state.active:
+            with state.stage("writing"):
+                write_outputs(state, self.output_folder, self.options)
+        op_output.emit(state, self.PORT)

@@ -1,0 +1,115 @@
+"""MSG-LDM inference: the missing contrasts on the common grid, then on the reference series' geometry.
+
+The model is loaded once per process (`models.synthesis.Synthesizer.load`
+caches it by folder and device), on the GPU when there is one, else on the
+CPU with every core. The sampling seed comes from the study and the series
+used, so processing the same study again gives the same pixels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import os
+from pathlib import Path
+
+import torch
+from monai.deploy.core import Fragment, Operator, OperatorSpec
+
+from models.synthesis import SynthesisError, Synthesizer
+from operators.study_state import Outcome, StudyState
+from operators.volume_assembly import to_reference_geometry
+
+logger = logging.getLogger(__name__)
+
+
+def study_seed(state: StudyState) -> int:
+    """A sampling seed fixed by the study and the series used for each contrast (31 bits)."""
+    key = "|".join([state.study_instance_uid or "", *(f"{c}={u}" for c, u in sorted(state.chosen.items()))])
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big") >> 1
+
+
+def load_model(model_path: Path, device: str | None = None) -> Synthesizer:
+    """The model of `model_path`, loaded once per process; CPU inference gets every core."""
+    synthesizer = Synthesizer.load(Path(model_path), device)
+    if synthesizer.device.type == "cpu" and torch.get_num_threads() < (os.cpu_count() or 1):
+        torch.set_num_threads(os.cpu_count() or 1)
+    return synthesizer
+
+
+def synthesize_missing(
+    state: StudyState, model_path: Path, device: str | None = None, sampler_steps: int | None = None
+) -> None:
+    """Fill `state.synthetic` (reference geometry, [0, 1]) and `state.synthetic_on_grid`; faults end the run.
+
+    `sampler_steps` overrides the model's default number of DDIM steps (fewer: faster, rougher).
+    """
+    try:
+        synthesizer = load_model(model_path, device)
+    except (SynthesisError, OSError, RuntimeError, KeyError, ValueError) as error:
+        state.end(Outcome.MODEL_ERROR, f"cannot load the model from {model_path}: {error}")
+        return
+    sampler = synthesizer.config.sampler
+    if sampler_steps is not None:
+        sampler = dataclasses.replace(sampler, steps=sampler_steps)
+    state.model = {
+        "name": synthesizer.name,
+        "version": synthesizer.version,
+        "path": str(model_path),
+        "device": str(synthesizer.device),
+        "sampler": f"{sampler.kind} {sampler.steps} steps" if sampler.kind == "ddim" else sampler.kind,
+    }
+    state.seed = study_seed(state)
+    grid = state.grid
+    present = {c: grid.volumes[c] for c in state.chosen}
+    try:
+        on_grid = synthesizer.synthesize(present, grid.affine_ras, state.missing, seed=state.seed, sampler=sampler)
+    except SynthesisError as error:
+        state.end(Outcome.MODEL_ERROR, f"model {synthesizer.name} {synthesizer.version} refused the study: {error}")
+        return
+    reference = state.volumes[state.reference_contrast]
+    state.synthetic_on_grid = on_grid
+    state.synthetic = {c: to_reference_geometry(v, grid.affine_ras, reference) for c, v in on_grid.items()}
+    logger.info(
+        "study %s: synthesized %s with %s %s on %s (seed %d)",
+        state.study_instance_uid,
+        ", ".join(state.missing),
+        synthesizer.name,
+        synthesizer.version,
+        synthesizer.device,
+        state.seed,
+    )
+
+
+class SynthesisOperator(Operator):
+    """Runs MSG-LDM for the study's scenario.
+
+    Named input / output:
+        state: the run's `StudyState`.
+    """
+
+    PORT = "state"
+
+    def __init__(
+        self,
+        fragment: Fragment,
+        *args,
+        model_path: Path,
+        device: str | None = None,
+        sampler_steps: int | None = None,
+        **kwargs,
+    ):
+        self.model_path, self.device, self.sampler_steps = Path(model_path), device, sampler_steps
+        super().__init__(fragment, *args, **kwargs)
+
+    def setup(self, spec: OperatorSpec) -> None:
+        spec.input(self.PORT)
+        spec.output(self.PORT)
+
+    def compute(self, op_input, op_output, context) -> None:
+        state: StudyState = op_input.receive(self.PORT)
+        if state.active:
+            with state.stage("synthesis"):
+                synthesize_missing(state, self.model_path, self.device, self.sampler_steps)
+        op_output.emit(state, self.PORT)

@@ -1,0 +1,41 @@
+"""Studies written from one simulated subject, and the folder-mode application run in-process."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def study_of(tmp_path_factory, simulated_subject) -> Callable[..., Path]:
+    """`study_of("t1", "t2", vendor="ge", extra_series=False)`: the subject's study with those contrasts (cached)."""
+    from simulation.dicom_study import write_study
+
+    cache: dict[tuple, Path] = {}
+
+    def make(*contrasts: str, vendor: str = "siemens", extra_series: bool = False) -> Path:
+        key = (contrasts, vendor, extra_series)
+        if key not in cache:
+            out = tmp_path_factory.mktemp("study") / "-".join(contrasts)
+            write_study(out, seed=3, vendor=vendor, contrasts=list(contrasts), subject=simulated_subject,
+                        extra_series=extra_series)  # fmt: skip
+            (out / "manifest.json").unlink()
+            cache[key] = out
+        return cache[key]
+
+    return make
+
+
+@pytest.fixture
+def copy_study(tmp_path) -> Callable[[Path], Path]:
+    """A writable copy of a cached study, for tests that damage it."""
+
+    def copy(study: Path) -> Path:
+        target = tmp_path / f"copy-{study.name}"
+        shutil.copytree(study, target)
+        return target
+
+    return copy

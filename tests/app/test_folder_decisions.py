@@ -1,0 +1,129 @@
+"""Folder mode without synthesis: dry runs, studies with nothing to do, and input the graph must refuse clearly.
+
+Every case runs the real graph (Holoscan, the SDK loader subclass, every
+operator) on real files and reads the report.json it writes.
+"""
+
+from __future__ import annotations
+
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+
+from tests.app.running import run_app
+
+
+def _dicom_files(folder):
+    return [p for p in folder.rglob("*") if p.is_file() and p.suffix == ".dcm"]
+
+
+def test_dry_run_reports_every_series_and_the_scenario_without_a_model(study_of, tmp_path):
+    study = study_of("t1", "t1ce", "t2", extra_series=True)
+    code, report = run_app("-i", str(study), "-o", str(tmp_path / "out"), "--dry-run", "-m", str(tmp_path / "none"))
+    assert code == 0
+    assert report["outcome"] == "dry-run"
+    assert report["scenario"] == "t1+t1ce+t2 -> flair"
+    assert report["contrasts_missing"] == ["flair"]
+    assert len(report["series"]) == 6
+    dropped = sorted(s["reason"] for s in report["series"] if s["decision"] == "dropped")
+    assert len(dropped) == 3
+    assert sum("localizer" in r for r in dropped) == 1 and sum("diffusion" in r for r in dropped) == 2
+    used = {s["contrast"]: s for s in report["series"] if s["decision"].startswith("used as")}
+    assert set(used) == {"t1", "t1ce", "t2"}
+    assert all(s["confidence"] > 0.5 and s["evidence"] for s in used.values())
+    assert report["model"] == {}, "a dry run does not load the model"
+    assert not _dicom_files(tmp_path / "out")
+
+
+def test_a_study_with_every_contrast_is_skipped_before_the_model_loads(study_of, tmp_path):
+    study = study_of("t1", "t1ce", "t2", "flair")
+    code, report = run_app("-i", str(study), "-o", str(tmp_path / "out"), "-m", str(tmp_path))
+    assert code == 0
+    assert report["outcome"] == "skipped"
+    assert "nothing to synthesize" in report["reason"]
+    assert report["model"] == {}
+
+
+def test_too_few_contrasts_are_skipped_and_the_threshold_is_an_option(study_of, tmp_path):
+    study = study_of("t2")
+    code, report = run_app("-i", str(study), "-o", str(tmp_path / "a"), "--dry-run")
+    assert code == 0 and report["outcome"] == "skipped"
+    assert "at least 2" in report["reason"] and "min_present" in report["reason"]
+    code, report = run_app("-i", str(study), "-o", str(tmp_path / "b"), "--dry-run", "--min-present", "1")
+    assert code == 0 and report["outcome"] == "dry-run"
+    assert report["scenario"] == "t2 -> t1+t1ce+flair"
+
+
+def test_an_empty_folder_is_an_input_error(tmp_path):
+    (tmp_path / "in").mkdir()
+    code, report = run_app("-i", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--dry-run")
+    assert code == 3
+    assert report["outcome"] == "input-error"
+    assert "no DICOM study" in report["reason"]
+
+
+def test_unreadable_files_are_listed_and_the_rest_is_used(study_of, copy_study, tmp_path):
+    study = copy_study(study_of("t1", "t2"))
+    (study / "notes.txt").write_text("not DICOM")
+    victim = sorted((study).rglob("*.dcm"))[0]
+    truncated = study / "truncated.dcm"
+    truncated.write_bytes(victim.read_bytes()[:400])
+    code, report = run_app("-i", str(study), "-o", str(tmp_path / "out"), "--dry-run")
+    assert code == 0 and report["outcome"] == "dry-run"
+    unreadable = {u["file"]: u["reason"] for u in report["unreadable_files"]}
+    assert "not a DICOM file" in unreadable["notes.txt"]
+    assert "truncated.dcm" in unreadable
+    assert report["scenario"] == "t1+t2 -> t1ce+flair"
+
+
+def test_a_ct_study_is_refused_with_the_reason(tmp_path):
+    folder = tmp_path / "ct"
+    folder.mkdir()
+    ct = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ct.save_as(folder / "ct.dcm")
+    code, report = run_app("-i", str(folder), "-o", str(tmp_path / "out"), "--dry-run")
+    assert code == 3 and report["outcome"] == "input-error"
+    assert "no candidate brain MR" in report["reason"]
+    (series,) = report["series"]
+    assert series["decision"] == "dropped" and "CT" in series["reason"]
+
+
+def test_mixed_studies_keep_the_one_with_most_candidates(study_of, copy_study, tmp_path):
+    study = copy_study(study_of("t1", "t1ce", "t2"))
+    ct = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ct.save_as(study / "ct.dcm")
+    code, report = run_app("-i", str(study), "-o", str(tmp_path / "out"), "--dry-run")
+    assert code == 0 and report["scenario"] == "t1+t1ce+t2 -> flair"
+    ct_entry = next(s for s in report["series"] if s["modality"] == "CT")
+    assert ct_entry["decision"] == "dropped"
+    assert report["study_instance_uid"] != str(ct.StudyInstanceUID)
+
+
+def test_series_in_different_frames_of_reference_are_refused_naming_them(study_of, copy_study, tmp_path):
+    study = copy_study(study_of("t1", "t2"))
+    t2_files = [p for p in study.rglob("*.dcm") if "t2" in p.parent.name.lower()]
+    assert t2_files
+    for path in t2_files:
+        ds = pydicom.dcmread(path)
+        ds.FrameOfReferenceUID = "1.2.826.0.1.3680043.10.9.9"
+        ds.save_as(path)
+    code, report = run_app("-i", str(study), "-o", str(tmp_path / "out"), "-m", str(tmp_path))
+    assert code == 3 and report["outcome"] == "input-error"
+    assert "Frame" in report["reason"] or "frame" in report["reason"]
+    assert not _dicom_files(tmp_path / "out")
+
+
+def test_a_model_folder_that_cannot_load_is_a_model_error(study_of, tmp_path):
+    empty_model = tmp_path / "model"
+    empty_model.mkdir()
+    code, report = run_app("-i", str(study_of("t1", "t2")), "-o", str(tmp_path / "out"), "-m", str(empty_model))
+    assert code == 4 and report["outcome"] == "model-error"
+    assert str(empty_model) in report["reason"]
+    assert not _dicom_files(tmp_path / "out")
+
+
+@pytest.mark.parametrize("argv", [["--min-present", "4"], ["--sampler-steps", "0"], ["--sop-class", "ct"]])
+def test_bad_options_exit_2(argv, tmp_path):
+    with pytest.raises(SystemExit) as raised:
+        run_app("-i", str(tmp_path), "-o", str(tmp_path / "out"), "--dry-run", *argv)
+    assert raised.value.code == 2
