@@ -127,3 +127,44 @@ def test_bad_options_exit_2(argv, tmp_path):
     with pytest.raises(SystemExit) as raised:
         run_app("-i", str(tmp_path), "-o", str(tmp_path / "out"), "--dry-run", *argv)
     assert raised.value.code == 2
+
+
+def _series_files(study, word):
+    files = sorted(p for p in study.rglob("*.dcm") if word in p.parent.name.lower())
+    assert files, f"no {word} series folder in {study}"
+    return files
+
+
+def test_a_single_slice_series_is_dropped_as_too_short(study_of, copy_study, tmp_path):
+    study = copy_study(study_of("t1", "t2"))
+    for path in _series_files(study, "t2")[1:]:
+        path.unlink()
+    code, report = run_app("-i", str(study), "-o", str(tmp_path / "out"), "--dry-run", "--min-present", "1")
+    assert code == 0 and report["scenario"] == "t1 -> t1ce+t2+flair"
+    (t2,) = [s for s in report["series"] if s["instances"] == 1]
+    assert t2["decision"] == "dropped" and "slice" in t2["reason"]
+
+
+def test_a_series_without_geometry_is_dropped_naming_the_tag(study_of, copy_study, tmp_path):
+    study = copy_study(study_of("t1", "t2"))
+    for path in _series_files(study, "t2"):
+        ds = pydicom.dcmread(path)
+        del ds.ImagePositionPatient
+        ds.save_as(path)
+    code, report = run_app("-i", str(study), "-o", str(tmp_path / "out"), "--dry-run", "--min-present", "1")
+    assert code == 0 and report["scenario"] == "t1 -> t1ce+t2+flair"
+    dropped = [s for s in report["series"] if s["decision"] == "dropped"]
+    assert len(dropped) == 1 and "ImagePositionPatient" in dropped[0]["reason"]
+
+
+def test_uneven_slice_spacing_is_an_input_error_naming_the_series(study_of, copy_study, tmp_path):
+    study = copy_study(study_of("t1", "t2"))
+    files = _series_files(study, "t2")
+    positions = sorted((float(pydicom.dcmread(p).ImagePositionPatient[2]), p) for p in files)
+    for _, path in positions[len(positions) // 2 : len(positions) // 2 + 2]:
+        path.unlink()
+    code, report = run_app("-i", str(study), "-o", str(tmp_path / "out"), "-m", str(tmp_path))
+    assert code == 3 and report["outcome"] == "input-error"
+    t2_uid = next(s["series_instance_uid"] for s in report["series"] if s.get("contrast") == "t2")
+    assert t2_uid in report["reason"] and "evenly spaced" in report["reason"]
+    assert not _dicom_files(tmp_path / "out")
