@@ -2,7 +2,7 @@
 
     python -m models.evaluate --model MODEL_DIR --data DIR [--layout brats] --out DIR
         [--split RUN/split.json] [--scenarios all|"flair;t1ce,flair"] [--samplers ddim:20,ddpm:1000]
-        [--baselines nearest] [--max-subjects N] [--max-slices N]
+        [--baselines nearest,regression] [--compare LABEL=MODEL_DIR] [--max-subjects N] [--max-slices N]
 
 Metrics (models.metrics) on the model grid inside the brain mask, also inside
 and outside lesions, and on sagittal/coronal reformats. Writes
@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from models.baselines.nearest import NearestContrastBaseline
+from models.baselines.regression import RegressionBaseline
 from models.config import SamplerConfig
 from models.data.layouts import find_cases
 from models.data.slices import load_case_on_grid
@@ -77,6 +78,16 @@ def _score(prediction: np.ndarray, truth: np.ndarray, brain: np.ndarray, lesion:
     return row
 
 
+class ComparedModel:
+    """Another exported model (e.g. the LDM without the structure path) as a method, with its default sampler."""
+
+    def __init__(self, synthesizer: Synthesizer, seed: int):
+        self.synthesizer, self.seed = synthesizer, seed
+
+    def predict(self, grid, missing: list[str]) -> dict[str, np.ndarray]:
+        return self.synthesizer.synthesize_grid(grid, missing, seed=self.seed)
+
+
 def evaluate(args: argparse.Namespace) -> dict:
     synthesizer = Synthesizer.load(args.model)
     config = synthesizer.config
@@ -92,6 +103,17 @@ def evaluate(args: argparse.Namespace) -> dict:
             raise SystemExit("--baselines nearest needs --split (it learns intensity maps on the training subjects)")
         train = [load_case_on_grid(cases[c], config.data) for c in split["train"][: args.fit_subjects]]
         methods["nearest"] = NearestContrastBaseline.fit(train)
+    if "regression" in args.baselines:
+        weights = args.regression or (Path(args.split).parent / "regression" / "weights.pt" if args.split else None)
+        if weights is None or not Path(weights).is_file():
+            raise SystemExit(f"--baselines regression: no weights at {weights} (train --stage regression first)")
+        methods["regression"] = RegressionBaseline.load(weights, config)
+    for item in args.compare:
+        label, _, folder = item.partition("=")
+        other = Synthesizer.load(Path(folder))
+        if other.config.data != config.data or other.contrasts != config.contrasts:
+            raise SystemExit(f"--compare {item}: its grid or contrasts differ from {args.model}'s")
+        methods[label] = ComparedModel(other, args.seed)
     rows = []
     for case_id in test_ids:
         truth_grid = central_slab(load_case_on_grid(cases[case_id], config.data), args.max_slices)
@@ -167,7 +189,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", type=Path, help="split.json of the training run (its test subjects are used)")
     parser.add_argument("--scenarios", default="all")
     parser.add_argument("--samplers", default="", help="e.g. ddim:20,ddim:50,ddpm:1000 (default: the model's)")
-    parser.add_argument("--baselines", default="nearest", help="comma-separated: nearest (or empty)")
+    parser.add_argument("--baselines", default="nearest", help="comma-separated: nearest, regression (or empty)")
+    parser.add_argument("--regression", type=Path, help="regression baseline weights (default: RUN/regression/)")
+    parser.add_argument(
+        "--compare", action="append", default=[], help="LABEL=MODEL_DIR: another exported model as a method"
+    )
     parser.add_argument("--max-subjects", type=int)
     parser.add_argument("--fit-subjects", type=int, default=10, help="training subjects the baselines learn from")
     parser.add_argument("--max-slices", type=int, help="evaluate only this many central slices per subject")

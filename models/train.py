@@ -26,6 +26,8 @@ from models.training.run import Run, open_run
 
 logger = logging.getLogger("models.train")
 STAGES = ("autoencoder", "structure", "diffusion")
+BASELINE_STAGES = ("regression",)
+"""Trained on request only (`--stage regression`), not by `--stage all`."""
 
 
 def _training(config: ModelConfig, stage: str, max_minutes: float | None) -> StageTraining:
@@ -51,6 +53,7 @@ WARM_START = {
     "autoencoder": ("autoencoder", "autoencoder"),
     "structure": ("structure", "network"),
     "diffusion": ("unet", "unet"),
+    "regression": ("regression", "network"),
 }
 
 
@@ -74,6 +77,7 @@ def warm_start(trainer, stage: str, model_dir: Path) -> bool:
 
 def train_stage(run: Run, stage: str, max_minutes: float | None = None, init_from: Path | None = None) -> dict:
     """Train one stage of the run (resuming if it was stopped, or warm-started from `init_from`)."""
+    from models.baselines.regression import RegressionStage
     from models.training.autoencoder_stage import AutoencoderStage, latent_scale
     from models.training.diffusion_stage import DiffusionStage
     from models.training.structure_stage import StructureStage
@@ -83,7 +87,9 @@ def train_stage(run: Run, stage: str, max_minutes: float | None = None, init_fro
     if (folder / "weights.pt").is_file() and not (folder / "checkpoint.pt").is_file():
         logger.info("%s: already trained (%s)", stage, folder / "weights.pt")
         return json.loads((folder / "summary.json").read_text())
-    if stage == "autoencoder":
+    if stage == "regression":
+        trainer = RegressionStage(run.config, seed)
+    elif stage == "autoencoder":
         trainer = AutoencoderStage(run.config, seed)
     elif stage == "structure":
         trainer = StructureStage(run.config, seed)
@@ -115,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--layout", choices=("brats", "wmh"), default="brats")
     parser.add_argument("--out", type=Path, required=True, help="run folder (created, or resumed)")
     parser.add_argument("--config", type=Path, help="model recipe YAML (default: the CPU configuration)")
-    parser.add_argument("--stage", choices=("all", *STAGES), default="all")
+    parser.add_argument("--stage", choices=("all", *STAGES, *BASELINE_STAGES), default="all")
     parser.add_argument("--max-minutes", type=float, help="stop each stage cleanly after this long (resumable)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
     parser.add_argument("--init-from", type=Path, help="model folder (models.export) whose weights start each stage")

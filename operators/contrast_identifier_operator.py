@@ -1,7 +1,8 @@
 """Contrast identification: each candidate series labelled T1, T1ce, T2, FLAIR or other, one series chosen per contrast.
 
 The rules live in `operators.contrast_identification` (names across vendors,
-physics, contrast agent, study order); this operator records every decision
+physics, contrast agent, study order), with `operators.contrast_from_image`
+for series whose tags say nothing; this operator records every decision
 in the run's state and settles the scenario (what is present, what to
 synthesize), so that a dry run reports it without loading the model.
 """
@@ -9,9 +10,11 @@ synthesize), so that a dry run reports it without loading the model.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from monai.deploy.core import Fragment, Operator, OperatorSpec
 
+from operators.contrast_from_image import DEFAULT_CLASSIFIER, identify_from_images, needs_image_check
 from operators.contrast_identification import Contrast, choose_per_contrast, identify_study
 from operators.contrast_rules import DEFAULT_RULES, ContrastRules
 from operators.scenario import DEFAULT_MIN_PRESENT, decide_scenario
@@ -21,10 +24,22 @@ logger = logging.getLogger(__name__)
 
 
 def identify_contrasts(
-    state: StudyState, rules: ContrastRules = DEFAULT_RULES, min_present: int = DEFAULT_MIN_PRESENT
+    state: StudyState,
+    rules: ContrastRules = DEFAULT_RULES,
+    min_present: int = DEFAULT_MIN_PRESENT,
+    classifier_folder: Path | None = DEFAULT_CLASSIFIER,
 ) -> None:
-    """Identify the candidates of `state`, choose a series per contrast and decide the scenario, in place."""
+    """Identify the candidates of `state`, choose a series per contrast and decide the scenario, in place.
+
+    Series whose tags carry no contrast evidence are classified from their pixels when `classifier_folder`
+    holds the image classifier (None turns the image check off).
+    """
     identifications = identify_study(state.candidates, rules)
+    if classifier_folder is not None and Path(classifier_folder).is_dir():
+        identifications = identify_from_images(identifications, state.datasets, Path(classifier_folder))
+    else:
+        for ident in filter(needs_image_check, identifications):
+            ident.evidence.append(f"image check unavailable (no classifier at {classifier_folder})")
     choices = choose_per_contrast(identifications, rules)
     chosen_uids = {choice.chosen.series.series_instance_uid: c for c, choice in choices.items()}
     for ident in identifications:
@@ -65,9 +80,10 @@ class ContrastIdentifierOperator(Operator):
         *args,
         rules: ContrastRules = DEFAULT_RULES,
         min_present: int = DEFAULT_MIN_PRESENT,
+        classifier_folder: Path | None = DEFAULT_CLASSIFIER,
         **kwargs,
     ):
-        self.rules, self.min_present = rules, min_present
+        self.rules, self.min_present, self.classifier_folder = rules, min_present, classifier_folder
         super().__init__(fragment, *args, **kwargs)
 
     def setup(self, spec: OperatorSpec) -> None:
@@ -78,5 +94,5 @@ class ContrastIdentifierOperator(Operator):
         state: StudyState = op_input.receive(self.PORT)
         if state.active:
             with state.stage("identification"):
-                identify_contrasts(state, self.rules, self.min_present)
+                identify_contrasts(state, self.rules, self.min_present, self.classifier_folder)
         op_output.emit(state, self.PORT)

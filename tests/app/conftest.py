@@ -11,17 +11,20 @@ import pytest
 
 @pytest.fixture(scope="session")
 def study_of(tmp_path_factory, simulated_subject) -> Callable[..., Path]:
-    """`study_of("t1", "t2", vendor="ge", extra_series=False)`: the subject's study with those contrasts (cached)."""
+    """`study_of("t1", "t2", vendor="ge")`: the subject's study with those contrasts (cached per arguments)."""
     from simulation.dicom_study import write_study
 
     cache: dict[tuple, Path] = {}
 
-    def make(*contrasts: str, vendor: str = "siemens", extra_series: bool = False) -> Path:
-        key = (contrasts, vendor, extra_series)
+    def make(
+        *contrasts: str, vendor: str = "siemens", extra_series: bool = False, transfer_syntax: str | None = None
+    ) -> Path:
+        key = (contrasts, vendor, extra_series, transfer_syntax)
         if key not in cache:
             out = tmp_path_factory.mktemp("study") / "-".join(contrasts)
+            options = {"transfer_syntax": transfer_syntax} if transfer_syntax else {}
             write_study(out, seed=3, vendor=vendor, contrasts=list(contrasts), subject=simulated_subject,
-                        extra_series=extra_series)  # fmt: skip
+                        extra_series=extra_series, **options)  # fmt: skip
             (out / "manifest.json").unlink()
             cache[key] = out
         return cache[key]

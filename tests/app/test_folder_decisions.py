@@ -168,3 +168,43 @@ def test_uneven_slice_spacing_is_an_input_error_naming_the_series(study_of, copy
     t2_uid = next(s["series_instance_uid"] for s in report["series"] if s.get("contrast") == "t2")
     assert t2_uid in report["reason"] and "evenly spaced" in report["reason"]
     assert not _dicom_files(tmp_path / "out")
+
+
+@pytest.mark.parametrize("vendor", ["ge", "philips", "canon"])
+def test_every_vendor_profile_is_identified(vendor, study_of, tmp_path):
+    study = study_of("t1", "t1ce", "flair", vendor=vendor)
+    code, report = run_app("-i", str(study), "-o", str(tmp_path / "out"), "--dry-run")
+    assert code == 0 and report["scenario"] == "t1+t1ce+flair -> t2", report["series"]
+
+
+STRIPPED = (
+    "SeriesDescription",
+    "ProtocolName",
+    "SequenceName",
+    "ScanningSequence",
+    "SequenceVariant",
+    "ScanOptions",
+    "RepetitionTime",
+    "EchoTime",
+    "InversionTime",
+    "FlipAngle",
+    "ContrastBolusAgent",
+    "ContrastBolusRoute",
+    "ContrastBolusStartTime",
+)
+
+
+def test_with_every_contrast_tag_stripped_the_image_classifier_decides(study_of, copy_study, tmp_path):
+    study = copy_study(study_of("t1", "t2", "flair"))
+    for path in study.rglob("*.dcm"):
+        ds = pydicom.dcmread(path)
+        for keyword in STRIPPED:
+            if keyword in ds:
+                delattr(ds, keyword)
+        ds.save_as(path)
+    code, report = run_app("-i", str(study), "-o", str(tmp_path / "out"), "--dry-run")
+    assert code == 0, report["reason"]
+    found = {s["contrast"]: s for s in report["series"] if s["decision"].startswith("used as")}
+    assert {"t2", "flair"} <= set(found) and len(found) == 3, report["series"]
+    assert all("image classifier" in s["evidence"][0] for s in found.values())
+    assert all(0 < s["confidence"] < 0.61 for s in found.values()), "pixels count for less than tags"

@@ -26,6 +26,7 @@ TINY_RECIPE = {
             "checkpoint_every": 20,
             "ema_decay": 0.9,
         },
+        "regression": {"steps": 30, "batch_size": 8, "learning_rate": 0.003, "log_every": 10, "checkpoint_every": 15},
         "disc_start": 1000,
         "validation_fraction": 0.2,
         "test_fraction": 0.2,

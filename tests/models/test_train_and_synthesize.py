@@ -158,3 +158,22 @@ def test_a_stage_warm_starts_from_exported_weights(trained, tiny_config, stage):
     after = module.state_dict()
     assert all(torch.equal(after[k], exported[k].float()) for k in exported)
     assert any(not torch.equal(before[k], after[k]) for k in before if before[k].is_floating_point())
+
+
+def test_the_regression_baseline_trains_and_predicts_the_missing_contrasts(trained, brats_folder):
+    from models.baselines.regression import RegressionBaseline
+
+    run, _, _ = trained
+    summary = train_stage(run, "regression")
+    assert summary["finished"] and summary["step"] == run.config.training.regression.steps
+    rows = (run.root / "regression" / "train.csv").read_text().splitlines()
+    first, last = (float(r.split(",")[0]) for r in (rows[1], rows[-1]))
+    assert last < first, "the L1 of the missing contrasts falls"
+    baseline = RegressionBaseline.load(run.root / "regression" / "weights.pt", run.config)
+    case = find_brats_cases(brats_folder)[0]
+    grid = load_case_on_grid(case, run.config.data)
+    predicted = baseline.predict(present_only(grid, ("t2", "flair")), ["t2", "flair"])
+    assert set(predicted) == {"t2", "flair"}
+    for volume in predicted.values():
+        assert volume.shape == grid.image("t2").shape
+        assert np.all(volume[~grid.foreground] == -1.0) and volume.min() >= -1.0 and volume.max() <= 1.0

@@ -1,0 +1,200 @@
+"""An image-based contrast classifier (T1, T1ce, T2, FLAIR) for series whose tags say nothing.
+
+Anonymizers strip SeriesDescription, ProtocolName and sequence tags; the
+node then has only pixels. A small CNN looks at a volume's central axial
+slices on the model grid (the same preprocessing as synthesis, one contrast
+at a time) and averages its per-slice probabilities. Trained on simulated
+subjects, whole head and skull-stripped, both field strengths and every
+sequence variant the simulator has; its held-out accuracy is written next to
+its weights (`metrics.json`).
+
+    python -m models.contrast_classifier --data DATA --split RUN/split.json --out models/contrast-classifier
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional
+
+from models.config import DataConfig
+from models.data.layouts import find_brats_cases
+from models.data.preprocessing import to_model_grid
+from models.runtime import ensure_stack_size
+
+logger = logging.getLogger(__name__)
+
+CLASSES = ("t1", "t1ce", "t2", "flair")
+INPUT_SIZE = 64
+CENTRAL_FRACTION = 0.5
+"""Slices used: the central half of the foreground slices (the brain, not the vertex or the neck)."""
+WEIGHTS = "classifier.pt"
+METRICS = "metrics.json"
+
+
+class ContrastClassifier(nn.Module):
+    """Four strided conv blocks, global average pooling, a linear layer: about 70 k parameters."""
+
+    def __init__(self, classes: int = len(CLASSES), width: int = 16):
+        super().__init__()
+        layers, channels = [], 1
+        for out in (width, 2 * width, 4 * width, 4 * width):
+            layers += [nn.Conv2d(channels, out, 3, stride=2, padding=1), nn.GroupNorm(4, out), nn.SiLU()]
+            channels = out
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Linear(channels, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 1, 64, 64) slices in [-1, 1] -> (B, classes) logits."""
+        return self.head(self.features(x).mean(dim=(2, 3)))
+
+
+def central_slices(volume: np.ndarray, foreground: np.ndarray) -> np.ndarray:
+    """(Z', 1, 64, 64) float32: the central foreground slices of a model-grid volume (S, S, Z), downsampled."""
+    fraction = foreground.mean(axis=(0, 1))
+    slices = np.flatnonzero(fraction >= 0.03)
+    if slices.size == 0:
+        raise ValueError("no foreground slice: nothing to classify")
+    keep = max(1, int(round(slices.size * CENTRAL_FRACTION)))
+    chosen = slices[(slices.size - keep) // 2 :][:keep]
+    x = torch.from_numpy(np.moveaxis(volume[..., chosen], -1, 0)[:, None].astype(np.float32))
+    return functional.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="area").numpy()
+
+
+def volume_slices(volume: np.ndarray, affine: np.ndarray, data: DataConfig) -> np.ndarray:
+    """One volume (any grid, any unit) to the classifier's input slices, by the synthesis preprocessing."""
+    grid = to_model_grid({data.contrasts[0]: volume}, affine, data)  # the key only names the channel
+    return central_slices(grid.images[0], grid.foreground)
+
+
+class ContrastClassifierModel:
+    """The trained classifier: `probabilities(volume, affine)` -> {contrast: p}."""
+
+    def __init__(self, network: ContrastClassifier, data: DataConfig):
+        self.network = network.eval()
+        self.data = data
+
+    @classmethod
+    def load(cls, folder: Path) -> ContrastClassifierModel:
+        state = torch.load(Path(folder) / WEIGHTS, map_location="cpu", weights_only=True)
+        network = ContrastClassifier()
+        network.load_state_dict({k: v.float() for k, v in state["network"].items()})
+        return cls(network, DataConfig(**state["data"]))
+
+    @torch.no_grad()
+    def probabilities(self, volume: np.ndarray, affine: np.ndarray) -> dict[str, float]:
+        slices = torch.from_numpy(volume_slices(volume, affine, self.data))
+        p = torch.softmax(self.network(slices), dim=1).mean(dim=0)
+        return {c: float(v) for c, v in zip(CLASSES, p)}
+
+
+def _case_examples(case, data: DataConfig) -> list[tuple[np.ndarray, int]]:
+    import nibabel as nib
+
+    mask = np.asarray(nib.load(str(case.brain_mask)).dataobj) > 0 if case.brain_mask else None
+    examples = []
+    for label, contrast in enumerate(CLASSES):
+        image = nib.load(str(case.images[contrast]))
+        volume = np.asarray(image.dataobj, dtype=np.float32)
+        examples.append((volume_slices(volume, image.affine, data), label))
+        if mask is not None:  # the same subject skull-stripped, as BraTS-style input arrives
+            examples.append((volume_slices(np.where(mask, volume, 0.0), image.affine, data), label))
+    return examples
+
+
+def build_examples(cases, data: DataConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Slices, labels and the index of the volume each slice comes from."""
+    slices, labels, volumes = [], [], []
+    for case in cases:
+        for x, label in _case_examples(case, data):
+            slices.append(x)
+            labels.append(np.full(len(x), label))
+            volumes.append(np.full(len(x), len(volumes)))
+    return np.concatenate(slices), np.concatenate(labels), np.concatenate(volumes)
+
+
+def _augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Random flips and a random gamma on [0, 1]: vendors' intensity curves differ."""
+    flip = torch.rand(x.shape[0], generator=generator) < 0.5
+    x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+    gamma = torch.exp(torch.randn(x.shape[0], 1, 1, 1, generator=generator) * 0.25)
+    return ((x + 1.0) / 2.0).clamp(0.0, 1.0) ** gamma * 2.0 - 1.0
+
+
+def volume_accuracy(network: ContrastClassifier, x: np.ndarray, y: np.ndarray, volumes: np.ndarray) -> dict:
+    """Accuracy per volume (mean probability over its slices), overall and per class, and the confusion."""
+    network.eval()
+    with torch.no_grad():
+        p = torch.softmax(network(torch.from_numpy(x)), dim=1).numpy()
+    confusion = np.zeros((len(CLASSES), len(CLASSES)), dtype=int)
+    for v in np.unique(volumes):
+        rows = volumes == v
+        confusion[y[rows][0], int(np.argmax(p[rows].mean(axis=0)))] += 1
+    correct = np.trace(confusion)
+    return {
+        "volumes": int(confusion.sum()),
+        "accuracy": float(correct / confusion.sum()),
+        "per_class": {c: float(confusion[i, i] / max(1, confusion[i].sum())) for i, c in enumerate(CLASSES)},
+        "confusion_rows_truth_columns_predicted": confusion.tolist(),
+        "classes": list(CLASSES),
+    }
+
+
+def train(data_dir: Path, split: dict, out: Path, steps: int = 3000, seed: int = 0) -> dict:
+    data = DataConfig()
+    cases = {c.case_id: c for c in find_brats_cases(data_dir)}
+    start = time.perf_counter()
+    x, y, _ = build_examples([cases[c] for c in split["train"]], data)
+    tx, ty, tv = build_examples([cases[c] for c in split["test"]], data)
+    logger.info("%d training slices, %d test slices (%.0f s)", len(x), len(tx), time.perf_counter() - start)
+    torch.manual_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    network = ContrastClassifier()
+    optimizer = torch.optim.Adam(network.parameters(), lr=2e-3)
+    xs, ys = torch.from_numpy(x), torch.from_numpy(y)
+    for step in range(steps):
+        index = torch.randint(0, len(xs), (64,), generator=generator)
+        loss = functional.cross_entropy(network(_augment(xs[index], generator)), ys[index])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if (step + 1) % 100 == 0:
+            logger.info("step %d: cross-entropy %.4f", step + 1, float(loss))
+    metrics = volume_accuracy(network, tx, ty, tv)
+    metrics.update(
+        test_subjects=split["test"],
+        train_subjects=len(split["train"]),
+        steps=steps,
+        minutes=round((time.perf_counter() - start) / 60, 1),
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    state = {"network": {k: v.half() for k, v in network.state_dict().items()}, "data": vars(data)}
+    torch.save(state, out / WEIGHTS)
+    (out / METRICS).write_text(json.dumps(metrics, indent=1))
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    ensure_stack_size()
+    parser = argparse.ArgumentParser(prog="python -m models.contrast_classifier", description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="BraTS-layout folder")
+    parser.add_argument("--split", type=Path, required=True, help="split.json (train and test subjects)")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--steps", type=int, default=3000)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    metrics = train(args.data, json.loads(args.split.read_text()), args.out, args.steps)
+    print(json.dumps({k: metrics[k] for k in ("accuracy", "per_class", "volumes")}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
