@@ -27,7 +27,14 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	$(PY) -m pip install -q -r requirements-dev.txt -c constraints.txt
 	@touch $@
 
-demo: setup
+# The demo study (simulated: T1, T1ce, T2, no FLAIR) is generated once, then the application synthesizes
+# the FLAIR with the shipped model into demo/output (DICOM series, report.json, preview.png).
+demo: setup $(DEMO_DIR)/study/manifest.json
+	rm -rf $(DEMO_DIR)/output
+	$(RUN) -m app -i $(DEMO_DIR)/study -o $(DEMO_DIR)/output
+	@echo "results: $(DEMO_DIR)/output (report.json, preview.png, one folder per synthetic series)"
+
+$(DEMO_DIR)/study/manifest.json:
 	$(RUN) -m simulation study --out $(DEMO_DIR)/study --seed 7 --vendor siemens --contrasts t1,t1ce,t2
 
 lint: setup

@@ -1,0 +1,173 @@
+"""The whole graph with the shipped model: studies missing one or two contrasts in, valid synthetic series out.
+
+Checked on every output: dciodvfy without errors, the source study's UIDs,
+synthetic markings (SeriesDescription, ImageType, burned-in label), one
+instance per reference slice at the reference's positions, the report, the
+preview. The quality check compares the synthetic FLAIR with the FLAIR the
+simulator acquired (removed from the input) on the reference geometry, by
+correlation over the head, against the nearest acquired contrast (the T2).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pydicom
+import pytest
+
+from app.__main__ import DEFAULT_MODEL
+from operators.dicom_volume import series_volume
+from operators.volume_assembly import to_reference_geometry
+from tests.app.running import run_app
+
+FAST = ("--sampler-steps", "4")
+"""Fewer DDIM steps where only the plumbing is checked (the model's default is used in the quality test)."""
+
+
+def _series(folder):
+    return [pydicom.dcmread(p) for p in sorted(folder.glob("*.dcm"))]
+
+
+def _reference_positions(study, uid):
+    positions = []
+    for path in study.rglob("*.dcm"):
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        if ds.SeriesInstanceUID == uid:
+            positions.append(tuple(round(float(v), 3) for v in ds.ImagePositionPatient))
+    return sorted(positions)
+
+
+def _check_outputs(study, out, report, missing):
+    assert report["outcome"] == "synthesized", report["reason"]
+    assert report["contrasts_missing"] == list(missing)
+    assert (out / "preview.png").stat().st_size > 10_000
+    source = pydicom.dcmread(next(study.rglob("*.dcm")), stop_before_pixels=True)
+    reference = _reference_positions(study, report["reference_series"])
+    assert [o["contrast"] for o in report["outputs"]] == list(missing)
+    for output in report["outputs"]:
+        datasets = _series(out / output["folder"])
+        assert len(datasets) == output["instances"] == len(reference)
+        assert sorted(tuple(round(float(v), 3) for v in ds.ImagePositionPatient) for ds in datasets) == reference
+        for ds in datasets:
+            assert ds.StudyInstanceUID == source.StudyInstanceUID
+            assert ds.PatientID == source.PatientID
+            assert ds.SeriesInstanceUID == output["series_instance_uid"]
+            assert list(ds.ImageType)[:2] == ["DERIVED", "SECONDARY"]
+            assert ds.SeriesDescription.startswith("SYNTHETIC")
+            assert ds.BurnedInAnnotation == "YES"
+        middle = sorted((out / output["folder"]).glob("*.dcm"))[len(datasets) // 2]
+        check = subprocess.run(["dciodvfy", str(middle)], capture_output=True, text=True)
+        errors = [line for line in check.stderr.splitlines() if line.startswith("Error")]
+        assert not errors, errors
+
+
+@pytest.mark.parametrize(
+    "present",
+    [("t1", "t1ce", "t2"), ("t1", "t2", "flair"), ("t1", "t1ce", "flair"), ("t1ce", "t2", "flair"), ("t1", "t2")],
+    ids=lambda p: "+".join(p),
+)
+def test_each_missing_scenario_gives_valid_synthetic_series(present, study_of, tmp_path):
+    study = study_of(*present)
+    out = tmp_path / "out"
+    code, report = run_app("-i", str(study), "-o", str(out), *FAST)
+    assert code == 0
+    missing = tuple(c for c in ("t1", "t1ce", "t2", "flair") if c not in present)
+    _check_outputs(study, out, report, missing)
+    assert report["model"]["path"] == str(DEFAULT_MODEL), "without -m the shipped model is used"
+
+
+def _brain_correlation(values, truth):
+    mask = truth > 0.15 * np.percentile(truth[truth > 0], 99)
+    return float(np.corrcoef(values[mask], truth[mask])[0, 1])
+
+
+def test_synthetic_flair_resembles_the_acquired_one_more_than_the_nearest_contrast(study_of, copy_study, tmp_path):
+    full = study_of("t1", "t1ce", "t2", "flair")
+    study = copy_study(full)
+    flair_folder = next(p for p in study.iterdir() if "flair" in p.name.lower())
+    truth_datasets = _series(flair_folder)
+    shutil.rmtree(flair_folder)
+    out = tmp_path / "out"
+    code, report = run_app("-i", str(study), "-o", str(out), "--no-label")
+    assert code == 0 and report["scenario"] == "t1+t1ce+t2 -> flair"
+    reference = series_volume(_series(next(p for p in study.iterdir() if report["reference_series"] in _uids(p))))
+    synthetic = series_volume(_series(out / report["outputs"][0]["folder"])).array
+    truth_volume = series_volume(truth_datasets)
+    truth = to_reference_geometry(truth_volume.array, truth_volume.affine_ras, reference)
+    t2_uid = report["contrasts_present"]["t2"]
+    t2_volume = series_volume(_series(next(p for p in study.iterdir() if t2_uid in _uids(p))))
+    nearest = to_reference_geometry(t2_volume.array, t2_volume.affine_ras, reference)
+    model_r, nearest_r = _brain_correlation(synthetic, truth), _brain_correlation(nearest, truth)
+    # msgldm-cpu 0.2.0 measured 0.22 against -0.07 for the T2: weak, but it follows the FLAIR and the T2 does not.
+    assert model_r > max(nearest_r, 0.0) + 0.1, (model_r, nearest_r)
+
+
+def _uids(folder):
+    if not folder.is_dir():
+        return set()
+    first = next(folder.glob("*.dcm"), None)
+    return {pydicom.dcmread(first, stop_before_pixels=True).SeriesInstanceUID} if first else set()
+
+
+def test_a_rerun_gives_the_same_pixels_and_uids_and_the_cli_reads_holoscan_variables(study_of, tmp_path):
+    study = study_of("t1", "t2", "flair")
+    first = tmp_path / "first"
+    code, report = run_app("-i", str(study), "-o", str(first), *FAST)
+    assert code == 0
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "PYTHONPATH": str(DEFAULT_MODEL.parents[1]),
+        "HOLOSCAN_INPUT_PATH": str(study),
+        "HOLOSCAN_OUTPUT_PATH": str(tmp_path / "second"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "app", *FAST], env=env, capture_output=True, text=True, cwd=tmp_path, timeout=900
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "synthesized" in done.stdout
+    (output,) = report["outputs"]
+    again = _series(tmp_path / "second" / output["folder"])
+    before = _series(first / output["folder"])
+    assert [d.SOPInstanceUID for d in again] == [d.SOPInstanceUID for d in before]
+    assert all(np.array_equal(a.pixel_array, b.pixel_array) for a, b in zip(again, before))
+
+
+def test_our_own_output_sent_back_is_never_used_as_input(study_of, copy_study, tmp_path):
+    study = copy_study(study_of("t1", "t1ce", "t2"))
+    out = tmp_path / "out"
+    code, report = run_app("-i", str(study), "-o", str(out), *FAST)
+    assert code == 0
+    shutil.copytree(out / report["outputs"][0]["folder"], study / "returned")
+    code, again = run_app("-i", str(study), "-o", str(tmp_path / "again"), "--dry-run")
+    assert code == 0 and again["scenario"] == "t1+t1ce+t2 -> flair"
+    ours = next(s for s in again["series"] if s["series_instance_uid"] == report["outputs"][0]["series_instance_uid"])
+    assert ours["decision"] == "dropped"
+
+
+def test_compressed_input_and_an_enhanced_multiframe_series_are_read(study_of, copy_study, tmp_path):
+    from highdicom.legacy import LegacyConvertedEnhancedMRImage
+    from pydicom.uid import JPEGLSLossless
+
+    study = copy_study(study_of("t1", "t2", "flair", transfer_syntax=JPEGLSLossless))
+    folders = [p for p in study.iterdir() if p.is_dir()]
+    t1_folder = next(p for p in folders if "t1" in p.name.lower() or "mprage" in p.name.lower())
+    legacy = _series(t1_folder)
+    enhanced = LegacyConvertedEnhancedMRImage(
+        legacy_datasets=legacy,
+        series_instance_uid=legacy[0].SeriesInstanceUID,
+        series_number=int(legacy[0].SeriesNumber),
+        sop_instance_uid=f"{legacy[0].SOPInstanceUID}.1",
+        instance_number=1,
+    )
+    shutil.rmtree(t1_folder)
+    enhanced.save_as(study / "t1_enhanced.dcm")
+    out = tmp_path / "out"
+    code, report = run_app("-i", str(study), "-o", str(out), *FAST)
+    assert code == 0, report["reason"]
+    t1 = next(s for s in report["series"] if s.get("contrast") == "t1")
+    assert t1["instances"] == 1 and t1["decision"] == "used as t1"
+    _check_outputs(study, out, report, ("t1ce",))

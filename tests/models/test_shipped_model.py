@@ -1,0 +1,69 @@
+"""The shipped default model (models/default): intact, small, deterministic, and better than the baseline.
+
+The held-out subject is simulated here with a seed outside the training
+data set (seed 2026's subjects), whole head as the node sees studies.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.__main__ import DEFAULT_MODEL
+from models.baselines.nearest import NearestContrastBaseline
+from models.data.layouts import find_brats_cases
+from models.data.slices import load_case_on_grid
+from models.evaluate import central_slab
+from models.evaluation.scenarios import present_only
+from models.export import CHECKSUM, WEIGHTS, sha256
+from models.metrics import image_metrics
+from models.synthesis import Synthesizer
+
+SHIPPED = DEFAULT_MODEL
+SIZE_LIMIT_MB = 60
+
+
+@pytest.fixture(scope="module")
+def synthesizer():
+    return Synthesizer.load(SHIPPED, "cpu")
+
+
+@pytest.fixture(scope="module")
+def held_out(tmp_path_factory, synthesizer):
+    """Central 16 slices of one whole-head subject the model never saw, on the model grid."""
+    from simulation.datasets import write_brats_case
+
+    root = tmp_path_factory.mktemp("held-out")
+    write_brats_case(root, "Held_000", seed=90017, whole_head=True)
+    (case,) = find_brats_cases(root)
+    return central_slab(load_case_on_grid(case, synthesizer.config.data), 16)
+
+
+def test_the_weights_match_their_recorded_checksum_and_fit_the_size_limit():
+    recorded = (SHIPPED / CHECKSUM).read_text().split()[0]
+    assert sha256(SHIPPED / WEIGHTS) == recorded
+    assert (SHIPPED / WEIGHTS).stat().st_size < SIZE_LIMIT_MB * 2**20
+    assert (SHIPPED / "MODEL_CARD.md").is_file()
+
+
+def test_the_default_sampler_is_deterministic_for_a_seed(synthesizer, held_out):
+    given = present_only(held_out, ("flair",))
+    first = synthesizer.synthesize_grid(given, ["flair"], seed=5)["flair"]
+    again = synthesizer.synthesize_grid(given, ["flair"], seed=5)["flair"]
+    other = synthesizer.synthesize_grid(given, ["flair"], seed=6)["flair"]
+    assert np.array_equal(first, again)
+    assert not np.array_equal(first, other)
+
+
+@pytest.mark.parametrize("missing", [("flair",), ("t2",)], ids=lambda m: "+".join(m))
+def test_synthesis_beats_the_nearest_contrast_baseline_in_ssim(synthesizer, held_out, missing):
+    given = present_only(held_out, missing)
+    # The baseline's intensity maps are fitted on the held-out subject itself: an advantage the model does not get.
+    baseline = NearestContrastBaseline.fit([held_out]).predict(given, list(missing))
+    synthetic = synthesizer.synthesize_grid(given, list(missing), seed=0)
+    brain = held_out.brain_mask.astype(bool) & held_out.foreground
+    for contrast in missing:
+        truth = held_out.image(contrast)
+        model_ssim = image_metrics(synthetic[contrast], truth, brain)["ssim"]
+        baseline_ssim = image_metrics(baseline[contrast], truth, brain)["ssim"]
+        assert model_ssim > baseline_ssim, (contrast, model_ssim, baseline_ssim)
