@@ -208,3 +208,15 @@ def test_with_every_contrast_tag_stripped_the_image_classifier_decides(study_of,
     assert {"t2", "flair"} <= set(found) and len(found) == 3, report["series"]
     assert all("image classifier" in s["evidence"][0] for s in found.values())
     assert all(0 < s["confidence"] < 0.61 for s in found.values()), "pixels count for less than tags"
+
+
+def test_rle_compressed_input_is_decoded_into_volumes(study_of, tmp_path):
+    from pydicom.uid import RLELossless
+
+    study = study_of("t1", "t2", transfer_syntax=RLELossless)
+    assert pydicom.dcmread(next(study.rglob("*.dcm"))).file_meta.TransferSyntaxUID == RLELossless
+    empty_model = tmp_path / "model"
+    empty_model.mkdir()
+    code, report = run_app("-i", str(study), "-o", str(tmp_path / "out"), "-m", str(empty_model))
+    assert code == 4 and report["outcome"] == "model-error", report["reason"]
+    assert "volumes" in report["timings_s"] and report["reference_series"], "the pixels were decoded into volumes"
