@@ -12,12 +12,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from monai.deploy.core import Fragment, Operator, OperatorSpec
+from monai.deploy.core import Fragment
 
 from operators.contrast_from_image import DEFAULT_CLASSIFIER, identify_from_images, needs_image_check
 from operators.contrast_identification import Contrast, choose_per_contrast, identify_study
 from operators.contrast_rules import DEFAULT_RULES, ContrastRules
 from operators.scenario import DEFAULT_MIN_PRESENT, decide_scenario
+from operators.state_operator import StateOperator
 from operators.study_state import Outcome, StudyState
 
 logger = logging.getLogger(__name__)
@@ -65,14 +66,14 @@ def identify_contrasts(
         state.end(Outcome.SKIPPED, scenario.skip_reason)
 
 
-class ContrastIdentifierOperator(Operator):
+class ContrastIdentifierOperator(StateOperator):
     """Labels each candidate series' contrast and settles the scenario.
 
     Named input / output:
         state: the run's `StudyState`.
     """
 
-    PORT = "state"
+    STAGE = "identification"
 
     def __init__(
         self,
@@ -86,13 +87,5 @@ class ContrastIdentifierOperator(Operator):
         self.rules, self.min_present, self.classifier_folder = rules, min_present, classifier_folder
         super().__init__(fragment, *args, **kwargs)
 
-    def setup(self, spec: OperatorSpec) -> None:
-        spec.input(self.PORT)
-        spec.output(self.PORT)
-
-    def compute(self, op_input, op_output, context) -> None:
-        state: StudyState = op_input.receive(self.PORT)
-        if state.active:
-            with state.stage("identification"):
-                identify_contrasts(state, self.rules, self.min_present, self.classifier_folder)
-        op_output.emit(state, self.PORT)
+    def process(self, state: StudyState) -> None:
+        identify_contrasts(state, self.rules, self.min_present, self.classifier_folder)

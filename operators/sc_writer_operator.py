@@ -14,12 +14,13 @@ import dataclasses
 import logging
 from pathlib import Path
 
-from monai.deploy.core import Fragment, Operator, OperatorSpec
+from monai.deploy.core import Fragment
 from pydicom import dcmread
 
 from operators.errors import NodeError
 from operators.product import MODEL_NAME
 from operators.sc_writer import WriterOptions, write_synthetic_series
+from operators.state_operator import StateOperator
 from operators.study_state import Outcome, OutputSeries, StudyState
 
 logger = logging.getLogger(__name__)
@@ -64,26 +65,18 @@ def write_outputs(state: StudyState, output_dir: Path, options: WriterOptions) -
     state.end(Outcome.SYNTHESIZED, f"{state.scenario}: wrote {written}")
 
 
-class SCWriterOperator(Operator):
+class SCWriterOperator(StateOperator):
     """Writes the synthetic series as DICOM files in the output folder.
 
     Named input / output:
         state: the run's `StudyState`.
     """
 
-    PORT = "state"
+    STAGE = "writing"
 
     def __init__(self, fragment: Fragment, *args, output_folder: Path, options: WriterOptions, **kwargs):
         self.output_folder, self.options = Path(output_folder), options
         super().__init__(fragment, *args, **kwargs)
 
-    def setup(self, spec: OperatorSpec) -> None:
-        spec.input(self.PORT)
-        spec.output(self.PORT)
-
-    def compute(self, op_input, op_output, context) -> None:
-        state: StudyState = op_input.receive(self.PORT)
-        if state.active:
-            with state.stage("writing"):
-                write_outputs(state, self.output_folder, self.options)
-        op_output.emit(state, self.PORT)
+    def process(self, state: StudyState) -> None:
+        write_outputs(state, self.output_folder, self.options)

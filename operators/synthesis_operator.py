@@ -15,9 +15,10 @@ import os
 from pathlib import Path
 
 import torch
-from monai.deploy.core import Fragment, Operator, OperatorSpec
+from monai.deploy.core import Fragment
 
 from models.synthesis import SynthesisError, Synthesizer
+from operators.state_operator import StateOperator
 from operators.study_state import Outcome, StudyState
 from operators.volume_assembly import to_reference_geometry
 
@@ -82,14 +83,14 @@ def synthesize_missing(
     )
 
 
-class SynthesisOperator(Operator):
+class SynthesisOperator(StateOperator):
     """Runs MSG-LDM for the study's scenario.
 
     Named input / output:
         state: the run's `StudyState`.
     """
 
-    PORT = "state"
+    STAGE = "synthesis"
 
     def __init__(
         self,
@@ -103,13 +104,5 @@ class SynthesisOperator(Operator):
         self.model_path, self.device, self.sampler_steps = Path(model_path), device, sampler_steps
         super().__init__(fragment, *args, **kwargs)
 
-    def setup(self, spec: OperatorSpec) -> None:
-        spec.input(self.PORT)
-        spec.output(self.PORT)
-
-    def compute(self, op_input, op_output, context) -> None:
-        state: StudyState = op_input.receive(self.PORT)
-        if state.active:
-            with state.stage("synthesis"):
-                synthesize_missing(state, self.model_path, self.device, self.sampler_steps)
-        op_output.emit(state, self.PORT)
+    def process(self, state: StudyState) -> None:
+        synthesize_missing(state, self.model_path, self.device, self.sampler_steps)

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import logging
 
-from monai.deploy.core import Fragment, Operator, OperatorSpec
+from monai.deploy.core import Fragment
 
 from operators.dicom_volume import series_volume
 from operators.errors import VolumeError
+from operators.state_operator import StateOperator
 from operators.study_state import Outcome, StudyState
 from operators.volume_assembly import choose_reference, common_grid
 
@@ -47,14 +48,14 @@ def assemble_volumes(state: StudyState, spacing_mm: float = GRID_SPACING_MM, all
     logger.info("study %s: reference series %s", state.study_instance_uid, reference.reason)
 
 
-class VolumeAssemblyOperator(Operator):
+class VolumeAssemblyOperator(StateOperator):
     """Builds the chosen series' volumes on one common grid and picks the reference series.
 
     Named input / output:
         state: the run's `StudyState`.
     """
 
-    PORT = "state"
+    STAGE = "volumes"
 
     def __init__(
         self,
@@ -67,13 +68,5 @@ class VolumeAssemblyOperator(Operator):
         self.spacing_mm, self.allow_different_frames = spacing_mm, allow_different_frames
         super().__init__(fragment, *args, **kwargs)
 
-    def setup(self, spec: OperatorSpec) -> None:
-        spec.input(self.PORT)
-        spec.output(self.PORT)
-
-    def compute(self, op_input, op_output, context) -> None:
-        state: StudyState = op_input.receive(self.PORT)
-        if state.active:
-            with state.stage("volumes"):
-                assemble_volumes(state, self.spacing_mm, self.allow_different_frames)
-        op_output.emit(state, self.PORT)
+    def process(self, state: StudyState) -> None:
+        assemble_volumes(state, self.spacing_mm, self.allow_different_frames)
