@@ -53,6 +53,12 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
         "--min-present", type=int, default=2, help="fewest contrasts present to synthesize the others (default 2)"
     )
     parser.add_argument("--sop-class", choices=("sc", "mr"), default="sc", help="write SC (default) or derived MR")
+    parser.add_argument(
+        "--output-grid",
+        choices=("reference", "isotropic"),
+        default="reference",
+        help="write on the reference series' slices (default) or on the model's 1 mm isotropic axial grid",
+    )
     parser.add_argument("--no-label", action="store_true", help="do not burn the SYNTHETIC label into the pixels")
     parser.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
     parser.add_argument("--sampler-steps", type=int, help="DDIM steps (default: the model's; fewer is faster)")
@@ -93,7 +99,7 @@ def run_folder(args: argparse.Namespace) -> int:
     options = AppOptions(
         dry_run=args.dry_run,
         min_present=args.min_present,
-        writer=WriterOptions(burn_label=not args.no_label, sop_class=args.sop_class),
+        writer=WriterOptions(burn_label=not args.no_label, sop_class=args.sop_class, output_grid=args.output_grid),
         device=args.device,
         allow_different_frames=args.allow_different_frames,
         sampler_steps=args.sampler_steps,

@@ -226,16 +226,20 @@ def instance_reference(datasets: list[Dataset], series: str) -> hd.ReferencedIma
         raise ValueError(f"series {series}: cannot reference its instances as images ({error})") from error
 
 
-def referenced_series(grid: ReferenceGrid, source_series: dict[str, list[Dataset]]) -> list[Dataset]:
+def referenced_series(
+    grid: ReferenceGrid, source_series: dict[str, list[Dataset]], include_reference: bool = True
+) -> list[Dataset]:
     """Referenced Series Sequence of the Common Instance Reference Module (PS3.3 C.12.2).
 
-    Every instance of every source series and of the reference series, grouped by series. The sources
+    Every instance of every source series and (unless `include_reference` is False) of the reference series,
+    grouped by series. The sources
     share the study of the output, so the items carry no Study Instance UID (C.12.2: other studies go in
     Studies Containing Other Referenced Instances Sequence, which is not needed here).
     """
     study = grid.datasets[0].StudyInstanceUID
     by_series: dict[str, dict[str, Dataset]] = {}
-    for contrast, datasets in [*source_series.items(), ("reference", list(grid.datasets))]:
+    reference = [("reference", list(grid.datasets))] if include_reference else []
+    for contrast, datasets in [*source_series.items(), *reference]:
         for ds in datasets:
             for keyword in ("SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID"):
                 if not ds.get(keyword):

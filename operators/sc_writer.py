@@ -26,6 +26,7 @@ import hashlib
 import importlib.metadata
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +51,7 @@ from operators.sc_reference import (
 logger = logging.getLogger(__name__)
 
 SOP_CLASSES = ("sc", "mr")
+OUTPUT_GRIDS = ("reference", "isotropic")
 TRANSFER_SYNTAXES = (ExplicitVRLittleEndian, RLELossless)
 CONTRAST_LABELS = {"t1": "T1", "t1ce": "T1ce", "t2": "T2", "flair": "FLAIR"}
 IMAGE_TYPE = ("DERIVED", "SECONDARY", "OTHER")
@@ -75,6 +77,8 @@ class WriterOptions:
         label_corner: one of top-left, top-right, bottom-left, bottom-right.
         synthetic_data_attribute: also set Synthetic Data (0008,001C) YES (SOP Common, PS3.3 C.12.1). The
             dicom3tools 2022 validator here predates it and reports an Error for it, hence off by default.
+        output_grid: "reference" writes slice for slice on the reference series (linked scrolling with it);
+            "isotropic" writes the model's 1 mm RAS grid as axial slices (no second resampling).
     """
 
     uid_seed: str | None = None
@@ -84,8 +88,11 @@ class WriterOptions:
     label_height_fraction: float = 0.05
     label_corner: str = "top-left"
     synthetic_data_attribute: bool = False
+    output_grid: str = "reference"
 
     def __post_init__(self) -> None:
+        if self.output_grid not in OUTPUT_GRIDS:
+            raise ValueError(f"WriterOptions.output_grid {self.output_grid!r}: expected one of {OUTPUT_GRIDS}")
         if self.sop_class not in SOP_CLASSES:
             raise ValueError(f"WriterOptions.sop_class {self.sop_class!r}: expected one of {SOP_CLASSES}")
         if self.transfer_syntax_uid not in TRANSFER_SYNTAXES:
@@ -181,7 +188,7 @@ def _series_uid(
     digest = hashlib.sha256("\n".join(inputs).encode()).hexdigest()
     return name_uid(
         "series", options.uid_seed, grid.datasets[0].StudyInstanceUID, contrast, options.sop_class,
-        options.burn_label, *model, digest,
+        options.burn_label, options.output_grid, *model, digest,
     )  # fmt: skip
 
 
@@ -205,7 +212,13 @@ def _as_derived_mr(image: hd.sc.SCImage, ref: Dataset) -> None:
 
 
 def _instance(
-    series: _Series, grid: ReferenceGrid, k: int, pixels: np.ndarray, sop_uid: str, options: WriterOptions
+    series: _Series,
+    grid: ReferenceGrid,
+    k: int,
+    pixels: np.ndarray,
+    sop_uid: str,
+    options: WriterOptions,
+    source_image: Dataset,
 ) -> hd.sc.SCImage:
     ref = grid.datasets[k]
     now = series.now
@@ -248,7 +261,7 @@ def _instance(
     image.BurnedInAnnotation = "YES" if options.burn_label else "NO"
     image.ImageComments = IMAGE_COMMENTS
     image.DerivationDescription = series.derivation
-    source = instance_reference([ref], grid.series_instance_uid)
+    source = instance_reference([source_image], str(source_image.SeriesInstanceUID))
     source[0].PurposeOfReferenceCodeSequence = [
         hd.sr.CodedConcept.from_code(codes.DCM.SourceImageForImageProcessingOperation)
     ]
@@ -273,6 +286,7 @@ def write_synthetic_series(
     model_name: str,
     model_version: str,
     device_uid: str | None = None,
+    source_images: Sequence[Dataset] | None = None,
 ) -> list[Path]:
     """Write a synthetic contrast, one instance per reference slice, into `out_dir/<SeriesNumber>_<CONTRAST>/`.
 
@@ -290,6 +304,9 @@ def write_synthetic_series(
         model_version: its version.
         device_uid: Device UID of the model in Contributing Equipment; by default name-based from name and
             version, so that it changes whenever the model does.
+        source_images: when `reference` is a virtual grid (`operators.isotropic_grid`), the acquired instance
+            each slice references as its Source Image (the virtual instances themselves are never referenced);
+            by default each slice references its reference instance.
 
     Returns:
         The files written, in instance order.
@@ -330,10 +347,13 @@ def write_synthetic_series(
         derivation=derivation,
         software_versions=(*([f"{PRODUCT_NAME} {version}"] if version else []), f"{model_name} {model_version}"),
         equipment=equipment,
-        referenced_series=referenced_series(grid, source_series),
+        referenced_series=referenced_series(grid, source_series, include_reference=source_images is None),
         window=_window(stored),
         now=now,
     )
+    if source_images is not None and len(source_images) != len(grid.datasets):
+        raise ValueError(f"{len(source_images)} source images for {len(grid.datasets)} slices: expected one each")
+    sources_by_slice = list(source_images) if source_images is not None else list(grid.datasets)
 
     def instances():
         for k, ref in enumerate(grid.datasets):
@@ -346,7 +366,7 @@ def write_synthetic_series(
                 if options.uid_seed is not None
                 else f"2.25.{uuid.uuid4().int}"
             )
-            yield _instance(series, grid, k, pixels, sop_uid, options)
+            yield _instance(series, grid, k, pixels, sop_uid, options, sources_by_slice[k])
 
     paths = write_series_folder(Path(out_dir) / f"{series_number}_{label.upper()}", instances())
     logger.info("synthetic %s series %s: %d instances written", label, series.series_uid, len(paths))

@@ -18,6 +18,7 @@ from monai.deploy.core import Fragment
 from pydicom import dcmread
 
 from operators.errors import NodeError
+from operators.isotropic_grid import grid_volume_for_writer, isotropic_reference, nearest_acquired
 from operators.product import MODEL_NAME
 from operators.sc_writer import WriterOptions, write_synthetic_series
 from operators.state_operator import StateOperator
@@ -31,12 +32,18 @@ def write_outputs(state: StudyState, output_dir: Path, options: WriterOptions) -
     if options.uid_seed is None:
         options = dataclasses.replace(options, uid_seed=state.study_instance_uid)
     sources = {c: state.datasets[uid] for c, uid in state.chosen.items()}
+    isotropic = options.output_grid == "isotropic"
     reference = state.datasets[state.reference]
+    source_images = None
+    if isotropic:
+        acquired, reference = reference, isotropic_reference(reference, state.grid.affine_ras, state.grid.shape)
+        source_images = nearest_acquired(reference, acquired)
     for offset, contrast in enumerate(state.missing, start=1):
         number = state.highest_series_number + offset
+        volume = grid_volume_for_writer(state.synthetic_on_grid[contrast]) if isotropic else state.synthetic[contrast]
         try:
             paths = write_synthetic_series(
-                state.synthetic[contrast],
+                volume,
                 reference,
                 contrast,
                 output_dir,
@@ -45,6 +52,7 @@ def write_outputs(state: StudyState, output_dir: Path, options: WriterOptions) -
                 source_series=sources,
                 model_name=MODEL_NAME,
                 model_version=state.model.get("version", "unknown"),
+                source_images=source_images,
             )
         except (NodeError, ValueError) as error:
             state.end(Outcome.INPUT_ERROR, f"cannot write the synthetic {contrast} series: {error}")
@@ -61,6 +69,8 @@ def write_outputs(state: StudyState, output_dir: Path, options: WriterOptions) -
                 instances=len(paths),
             )
         )
+    if isotropic:
+        state.notes.append(f"output grid: the model's {state.grid.spacing_mm:g} mm isotropic axial grid")
     written = ", ".join(f"{o.description} ({o.instances} instances)" for o in state.outputs)
     state.end(Outcome.SYNTHESIZED, f"{state.scenario}: wrote {written}")
 
