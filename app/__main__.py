@@ -1,5 +1,8 @@
 """`python -m app -i IN -o OUT [-m MODEL]`: run the graph once on a folder of DICOM files, as a MAP runs.
 
+`python -m app serve ...` runs the DICOM node instead, `python -m app status`
+prints its queue (`app.node.cli`).
+
 As with `monai-deploy run`, the folders may also come from HOLOSCAN_INPUT_PATH,
 HOLOSCAN_OUTPUT_PATH and HOLOSCAN_MODEL_PATH (flags win). Without a model
 the shipped default (models/default) is used. Exit codes: 0 synthesized, or
@@ -123,8 +126,12 @@ def run_folder(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     ensure_stack_size()
-    args = parse_arguments(sys.argv[1:] if argv is None else argv)
-    return run_folder(args)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("serve", "status"):
+        from app.node.cli import main as node_main
+
+        return node_main(argv)
+    return run_folder(parse_arguments(argv))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,181 @@
+"""Real peers on 127.0.0.1: the node as its own process (`python -m app serve`), dcmtk's storescp as a destination.
+
+Ports are free ones picked by the OS; readiness is polled with C-ECHO under a
+deadline, never a fixed sleep.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+from pynetdicom import AE
+from pynetdicom.sop_class import Verification
+
+REPO = Path(__file__).resolve().parents[2]
+NODE_AE = "SYNTH"
+PACS_AE = "PACS"
+FAST_OUTPUT = {"sampler_steps": 4}
+"""Few DDIM steps: these tests check the node, not the model."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate: Callable[[], object], timeout_s: float, what: str, every_s: float = 0.25):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every_s)
+    raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
+
+
+def echo(port: int, called: str = NODE_AE, calling: str = PACS_AE) -> int | None:
+    """C-ECHO status, or None when no association."""
+    ae = AE(ae_title=calling)
+    ae.add_requested_context(Verification)
+    ae.acse_timeout = ae.network_timeout = 5
+    assoc = ae.associate("127.0.0.1", port, ae_title=called)
+    if not assoc.is_established:
+        return None
+    status = assoc.send_c_echo()
+    assoc.release()
+    return int(status.Status) if status and "Status" in status else None
+
+
+@dataclass
+class NodeProcess:
+    """A running `python -m app serve`."""
+
+    spool: Path
+    port: int
+    config: Path
+    log: Path
+    process: subprocess.Popen | None = None
+    env: dict = field(default_factory=dict)
+
+    def start(self) -> NodeProcess:
+        with open(self.log, "ab") as log:  # the child keeps its own descriptor
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "app", "serve", "--config", str(self.config)],
+                cwd=REPO,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        wait_for(lambda: self.process.poll() is not None or echo(self.port) == 0, 60, "the node to answer C-ECHO")
+        assert self.process.poll() is None, self.log.read_text()[-3000:]
+        return self
+
+    def kill(self, sig: int = signal.SIGKILL) -> int:
+        self.process.send_signal(sig)
+        return self.process.wait(30)
+
+    def status(self) -> str:
+        result = subprocess.run([sys.executable, "-m", "app", "status", "--spool", str(self.spool)], cwd=REPO,
+                                env=self.env, capture_output=True, text=True, timeout=60)  # fmt: skip
+        return result.stdout + result.stderr
+
+
+@pytest.fixture
+def node_factory(tmp_path) -> Callable[..., NodeProcess]:
+    """`node_factory(destinations=[...], **keys)`: a node with a YAML config of those keys, started."""
+    started: list[NodeProcess] = []
+
+    def make(spool: Path | None = None, **keys) -> NodeProcess:
+        spool = spool or tmp_path / "spool"
+        port = keys.pop("port", None) or free_port()
+        settings = {
+            "ae_title": NODE_AE,
+            "bind_address": "127.0.0.1",
+            "port": port,
+            "spool": str(spool),
+            "stable_after_s": 1.5,
+            "allowed_callers": [PACS_AE],
+            "output": dict(FAST_OUTPUT),
+            **keys,
+        }
+        config = tmp_path / f"node-{len(started)}.yaml"
+        config.write_text(yaml.safe_dump(settings))
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        node = NodeProcess(spool, port, config, tmp_path / "node.log", env=env)
+        started.append(node)
+        return node.start()
+
+    yield make
+    for node in started:
+        if node.process and node.process.poll() is None:
+            node.kill(signal.SIGTERM)
+
+
+@dataclass
+class StoreSCP:
+    """dcmtk's storescp receiving into `folder`."""
+
+    ae_title: str
+    port: int
+    folder: Path
+    process: subprocess.Popen | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.ae_title}@127.0.0.1:{self.port}"
+
+    def start(self) -> StoreSCP:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            ["storescp", "-aet", self.ae_title, "-od", str(self.folder), "+xa", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for(lambda: echo(self.port, called=self.ae_title) == 0, 30, "storescp to answer C-ECHO")
+        return self
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+    def files(self) -> list[Path]:
+        return sorted(p for p in self.folder.iterdir() if p.is_file())
+
+
+@pytest.fixture
+def storescp(tmp_path) -> Callable[..., StoreSCP]:
+    started: list[StoreSCP] = []
+
+    def make(ae_title: str = "DEST", port: int | None = None, start: bool = True) -> StoreSCP:
+        scp = StoreSCP(ae_title, port or free_port(), tmp_path / f"received-{ae_title}-{len(started)}")
+        started.append(scp)
+        return scp.start() if start else scp
+
+    yield make
+    for scp in started:
+        scp.stop()
+
+
+def storescu(
+    port: int, *paths: Path, extra: tuple[str, ...] = (), calling: str = PACS_AE
+) -> subprocess.CompletedProcess:
+    """dcmtk storescu: scan folders recursively, don't halt on a failure."""
+    command = ["storescu", "-aet", calling, "-aec", NODE_AE, "+sd", "+r", "-nh", *extra, "127.0.0.1", str(port)]
+    return subprocess.run([*command, *map(str, paths)], capture_output=True, text=True, timeout=300)
+
+
+def dciodvfy_errors(path: Path) -> list[str]:
+    check = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True)
+    return [line for line in check.stderr.splitlines() if line.startswith("Error")]
