@@ -156,7 +156,7 @@ class NodeService:
         result = self.worker.run(
             self.spool.study_folder(job.study_uid), output, self.config.output, self.config.job_timeout_s, self._stop
         )
-        if result.outcome == "interrupted":
+        if result.outcome == "interrupted" or self._stop.is_set():
             return  # left running: queued again by recover() at stop or at the next start
         files = result_files(output) if result.outcome == "synthesized" else []
         if result.outcome in ("synthesized", "skipped", "dry-run"):

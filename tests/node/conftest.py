@@ -67,6 +67,7 @@ class NodeProcess:
     log: Path
     process: subprocess.Popen | None = None
     env: dict = field(default_factory=dict)
+    caller: str = PACS_AE
 
     def start(self) -> NodeProcess:
         with open(self.log, "ab") as log:  # the child keeps its own descriptor
@@ -77,7 +78,8 @@ class NodeProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        wait_for(lambda: self.process.poll() is not None or echo(self.port) == 0, 60, "the node to answer C-ECHO")
+        wait_for(lambda: self.process.poll() is not None or echo(self.port, calling=self.caller) == 0, 60,
+                 "the node to answer C-ECHO")  # fmt: skip
         assert self.process.poll() is None, self.log.read_text()[-3000:]
         return self
 
@@ -112,7 +114,9 @@ def node_factory(tmp_path) -> Callable[..., NodeProcess]:
         config = tmp_path / f"node-{len(started)}.yaml"
         config.write_text(yaml.safe_dump(settings))
         env = {**os.environ, "PYTHONPATH": str(REPO)}
-        node = NodeProcess(spool, port, config, tmp_path / "node.log", env=env)
+        callers = settings["allowed_callers"]
+        caller = str(callers[0]).split("@")[0] if callers else PACS_AE
+        node = NodeProcess(spool, port, config, tmp_path / "node.log", env=env, caller=caller)
         started.append(node)
         return node.start()
 
