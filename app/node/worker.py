@@ -9,11 +9,15 @@ caches it per process).
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import json
 import logging
 import multiprocessing
+import os
 import resource
 import shutil
+import signal
 import threading
 import time
 from dataclasses import dataclass
@@ -23,6 +27,8 @@ from app.node.config import OutputConfig
 from models.runtime import STACK_BYTES
 
 logger = logging.getLogger(__name__)
+
+PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -55,8 +61,21 @@ def read_result(output_folder: Path, exit_code: int | None) -> JobResult:
     return JobResult(str(report.get("outcome")), str(report.get("reason", "")), exit_code)
 
 
-def _child(connection, log_level: int) -> None:
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this process when the node dies (even by SIGKILL), so that a restarted node
+    never shares a job's output folder with an orphaned worker."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        logging.getLogger(__name__).warning("cannot tie the worker's life to the node's (no prctl)")
+
+
+def _child(connection, log_level: int, parent_pid: int) -> None:
     """The worker process: run each requested job, answer with its exit code; stop on None."""
+    _die_with_parent()
+    if os.getppid() != parent_pid:  # the node died before prctl took effect
+        return
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s [worker]: %(message)s")
     from app.__main__ import parse_arguments, run_folder
 
@@ -93,7 +112,8 @@ class Worker:
         ):
             resource.setrlimit(resource.RLIMIT_STACK, (STACK_BYTES, hard))  # inherited by the child (Holoscan)
         parent, child = self._context.Pipe()
-        self._process = self._context.Process(target=_child, args=(child, self.log_level), daemon=True, name="worker")
+        arguments = (child, self.log_level, os.getpid())
+        self._process = self._context.Process(target=_child, args=arguments, daemon=True, name="worker")
         self._process.start()
         child.close()
         self._connection = parent
