@@ -302,20 +302,25 @@ class JobQueue:
     # Housekeeping and status
 
     def studies_to_clean(self, retention_s: float) -> list[str]:
-        """Studies whose every job ended (sent, done without sends, or failed) more than `retention_s` ago and
-        that received nothing since."""
+        """Studies whose every job ended (sent, done without sends, or failed) more than `retention_s` ago, that
+        received nothing since and whose instances are all in the last version queued."""
         cutoff = time.time() - retention_s
         rows = self._read(
             "SELECT s.study_uid FROM studies s WHERE s.last_received_at <= ? "
             "AND EXISTS (SELECT 1 FROM instances i WHERE i.study_uid = s.study_uid) "
-            "AND EXISTS (SELECT 1 FROM jobs j WHERE j.study_uid = s.study_uid AND j.digest = s.processed_digest) "
             "AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.study_uid = s.study_uid AND "
             "(j.state IN (?, ?) OR j.updated_at > ?)) "
             "AND NOT EXISTS (SELECT 1 FROM sends d JOIN jobs j ON j.id = d.job_id WHERE j.study_uid = s.study_uid "
             "AND d.state = ?)",
             (cutoff, QUEUED, RUNNING, cutoff, PENDING),
         )
-        return [row[0] for row in rows]
+        return [study for (study,) in rows if self._processed(study)]
+
+    def _processed(self, study_uid: str) -> bool:
+        """True when the study's current instances are the version last queued (nothing new waits)."""
+        rows = self._read("SELECT sop_uid, sha256 FROM instances WHERE study_uid = ?", (study_uid,))
+        processed = self._read("SELECT processed_digest FROM studies WHERE study_uid = ?", (study_uid,))
+        return bool(rows) and bool(processed) and study_digest(rows) == processed[0][0]
 
     def forget_instances(self, study_uid: str) -> None:
         """Drop a cleaned study's instance rows (its history of jobs and digest stay)."""

@@ -28,7 +28,7 @@ from app.node.worker import Worker
 logger = logging.getLogger(__name__)
 
 TICK_S = 0.5
-HOUSEKEEPING_EVERY_S = 60.0
+HOUSEKEEPING_EVERY_S = 5.0
 
 
 class NodeService:

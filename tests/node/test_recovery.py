@@ -56,7 +56,7 @@ def test_kill_9_while_receiving_keeps_every_acknowledged_instance(node_factory, 
 def test_kill_9_during_a_job_and_a_destination_down_at_first_deliver_the_results_once(node_factory, storescp, study_of):
     study = study_of("t1", "t1ce", "t2")
     destination = storescp(start=False)  # down
-    node = node_factory(destinations=[destination.address], send_retry_s=1, send_retry_max_s=2)
+    node = node_factory(destinations=[destination.address], send_retry_s=1, send_retry_max_s=2, retention_days=0)
     assert storescu(node.port, study).returncode == 0
     wait_for(lambda: " running " in node.status(), 120, "the job to run")
     time.sleep(3)  # into the job (model loading or sampling)
@@ -76,6 +76,8 @@ def test_kill_9_during_a_job_and_a_destination_down_at_first_deliver_the_results
     time.sleep(4)
     assert len(destination.files()) == len(files), "nothing arrives twice"
     assert node.status().count(" sent ") == 1
+    # retention_days 0: once the results are acknowledged the study's files leave the spool
+    wait_for(lambda: not _spooled_uids(node.spool), 30, "the spool to be cleaned")
 
 
 @pytest.fixture
@@ -119,3 +121,34 @@ def test_several_senders_at_once_lose_nothing_and_a_corrupt_instance_ends_its_st
     assert status.count("nothing to synthesize") == 3, status
     failed = next(line for line in status.splitlines() if " failed " in line)
     assert str(corrupt_uid) in failed and "cannot decode the pixel data" in failed, failed
+
+
+def test_a_contrast_arriving_later_makes_a_new_version_and_a_resent_study_makes_none(node_factory, study_of):
+    study = study_of("t1", "t1ce", "t2", "flair")
+    folders = {p.name: p for p in study.iterdir() if p.is_dir()}
+    first = [p for name, p in folders.items() if "MPRAGE_pre" in name or "T2_TSE" in name]
+    later = [p for p in folders.values() if p not in first]
+    node = node_factory(stable_after_s=1.5, output={"min_present": 3})
+    assert storescu(node.port, *first).returncode == 0
+    wait_for(lambda: " done " in node.status(), 300, "version 1 to end")
+    assert "at least 3 are needed" in node.status(), node.status()
+    assert storescu(node.port, *later).returncode == 0
+    wait_for(lambda: node.status().count(" done ") == 2, 300, "version 2 to end")
+    assert "nothing to synthesize" in node.status()
+    assert storescu(node.port, study).returncode == 0  # the PACS sends the whole study again
+    time.sleep(4)
+    assert node.status().count(" done ") == 2 and " queued " not in node.status(), node.status()
+
+
+def test_a_job_over_its_time_limit_is_stopped_and_marked_failed(node_factory, study_of):
+    node = node_factory(stable_after_s=1, job_timeout_s=1)
+    assert storescu(node.port, study_of("t1", "t2")).returncode == 0
+    wait_for(lambda: " failed " in node.status(), 120, "the job to fail")
+    assert "time limit of 1 s exceeded" in node.status()
+    assert echo_ok(node)
+
+
+def echo_ok(node) -> bool:
+    from tests.node.conftest import echo
+
+    return echo(node.port) == 0
