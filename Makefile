@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # Holoscan (MONAI Deploy SDK) wants at least 32 MiB of stack for its threads.
 RUN := ulimit -s 32768 2>/dev/null || true; PYTHONPATH=$(CURDIR) $(PY)
-APT_PACKAGES := dcmtk orthanc dicom3tools
+APT_PACKAGES := dcmtk orthanc dicom3tools openssl
 DEMO_DIR := demo
 
 .PHONY: setup demo test lint format clean

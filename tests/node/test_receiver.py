@@ -149,3 +149,32 @@ def test_verification_context_is_offered(receiver):
     assoc = ae.associate("127.0.0.1", scp.port, ae_title=NODE_AE)
     assert assoc.is_established
     assoc.release()
+
+
+def _certificate(folder, name):
+    key, cert = folder / f"{name}.key", folder / f"{name}.crt"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)  # fmt: skip
+    return key, cert
+
+
+def test_tls_with_client_certificates_accepts_a_trusted_client_and_refuses_a_plain_one(receiver, tmp_path):
+    import ssl
+
+    server_key, server_cert = _certificate(tmp_path, "server")
+    client_key, client_cert = _certificate(tmp_path, "client")
+    scp = receiver(tls={"certificate": str(server_cert), "private_key": str(server_key),
+                        "ca_certificates": str(client_cert), "require_client_certificate": True})  # fmt: skip
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(server_cert))
+    context.load_cert_chain(str(client_cert), str(client_key))
+    ae = AE(ae_title=PACS_AE)
+    ae.add_requested_context(Verification)
+    assoc = ae.associate("127.0.0.1", scp.port, ae_title=NODE_AE, tls_args=(context, "127.0.0.1"))
+    assert assoc.is_established
+    assert int(assoc.send_c_echo().Status) == SUCCESS
+    assoc.release()
+    no_certificate = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(server_cert))
+    refused = ae.associate("127.0.0.1", scp.port, ae_title=NODE_AE, tls_args=(no_certificate, "127.0.0.1"))
+    assert not refused.is_established
+    assert echo(scp.port) is None, "no plain DICOM on a TLS port"
