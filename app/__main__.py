@@ -21,8 +21,6 @@ import sys
 import traceback
 from pathlib import Path
 
-from models.runtime import ensure_stack_size
-
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "default"
 MODEL_FILE = "model.yaml"
 
@@ -125,12 +123,14 @@ def run_folder(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ensure_stack_size()
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in ("serve", "status"):
+    if argv and argv[0] in ("serve", "status"):  # the node's worker process gets the stack Holoscan wants itself
         from app.node.cli import main as node_main
 
         return node_main(argv)
+    from models.runtime import ensure_stack_size
+
+    ensure_stack_size()
     return run_folder(parse_arguments(argv))
 
 

@@ -83,16 +83,21 @@ def status(argv: list[str]) -> int:
         print(f"no queue at {config.database}: the node has not run with this spool", file=sys.stderr)
         return 1
     queue = JobQueue(config.database)
-    rows = queue.status_rows()
-    print(f"{'study':<64}  {'ver':>3}  {'state':<8}  {'inst':>5}  {'age':>8}  reason")
-    for row in rows:
-        version = "-" if row["version"] is None else str(row["version"])
-        print(f"{row['study']:<64}  {version:>3}  {row['state']:<8}  {row['instances']:>5}  "
-              f"{_age(row['age_s']):>8}  {row['reason']}")  # fmt: skip
-    counts = queue.counts()
-    print("jobs: " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"))
+    print(render_status(queue), end="")
     queue.close()
     return 0
+
+
+def render_status(queue) -> str:
+    """The queue as the admin's table: one line per study version (newest first), then counts per state."""
+    lines = [f"{'study':<64}  {'ver':>3}  {'state':<8}  {'inst':>5}  {'age':>8}  reason"]
+    for row in queue.status_rows():
+        version = "-" if row["version"] is None else str(row["version"])
+        lines.append(f"{row['study']:<64}  {version:>3}  {row['state']:<8}  {row['instances']:>5}  "
+                     f"{_age(row['age_s']):>8}  {row['reason']}")  # fmt: skip
+    counts = queue.counts()
+    lines.append("jobs: " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"))
+    return "\n".join(lines) + "\n"
 
 
 def _age(seconds: float) -> str:

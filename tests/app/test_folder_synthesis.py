@@ -69,10 +69,9 @@ def _check_outputs(study, out, report, missing):
     [("t1", "t1ce", "t2"), ("t1", "t2", "flair"), ("t1", "t1ce", "flair"), ("t1ce", "t2", "flair"), ("t1", "t2")],
     ids=lambda p: "+".join(p),
 )
-def test_each_missing_scenario_gives_valid_synthetic_series(present, study_of, tmp_path):
+def test_each_missing_scenario_gives_valid_synthetic_series(present, study_of, synthesized):
     study = study_of(*present)
-    out = tmp_path / "out"
-    code, report = run_app("-i", str(study), "-o", str(out), *FAST)
+    code, report, out = synthesized(study, *FAST)
     assert code == 0
     missing = tuple(c for c in ("t1", "t1ce", "t2", "flair") if c not in present)
     _check_outputs(study, out, report, missing)
@@ -112,10 +111,9 @@ def _uids(folder):
     return {pydicom.dcmread(first, stop_before_pixels=True).SeriesInstanceUID} if first else set()
 
 
-def test_a_rerun_gives_the_same_pixels_and_uids_and_the_cli_reads_holoscan_variables(study_of, tmp_path):
+def test_a_rerun_gives_the_same_pixels_and_uids_and_the_cli_reads_holoscan_variables(study_of, synthesized, tmp_path):
     study = study_of("t1", "t2", "flair")
-    first = tmp_path / "first"
-    code, report = run_app("-i", str(study), "-o", str(first), *FAST)
+    code, report, first = synthesized(study, *FAST)
     assert code == 0
     env = {
         "PATH": "/usr/bin:/bin",
@@ -136,10 +134,10 @@ def test_a_rerun_gives_the_same_pixels_and_uids_and_the_cli_reads_holoscan_varia
     assert all(np.array_equal(a.pixel_array, b.pixel_array) for a, b in zip(again, before))
 
 
-def test_our_own_output_sent_back_is_never_used_as_input(study_of, copy_study, tmp_path):
-    study = copy_study(study_of("t1", "t1ce", "t2"))
-    out = tmp_path / "out"
-    code, report = run_app("-i", str(study), "-o", str(out), *FAST)
+def test_our_own_output_sent_back_is_never_used_as_input(study_of, copy_study, synthesized, tmp_path):
+    original = study_of("t1", "t1ce", "t2")
+    code, report, out = synthesized(original, *FAST)
+    study = copy_study(original)
     assert code == 0
     shutil.copytree(out / report["outputs"][0]["folder"], study / "returned")
     code, again = run_app("-i", str(study), "-o", str(tmp_path / "again"), "--dry-run")

@@ -24,8 +24,44 @@ from pynetdicom.sop_class import Verification
 REPO = Path(__file__).resolve().parents[2]
 NODE_AE = "SYNTH"
 PACS_AE = "PACS"
-FAST_OUTPUT = {"sampler_steps": 4}
-"""Few DDIM steps: these tests check the node, not the model."""
+UNTRAINED_RECIPE = {
+    "name": "untrained-node-test",
+    "version": "0.0.0-untrained",
+    "data": {"image_size": 64, "spacing_mm": 4.0},
+    "autoencoder": {"channels": [8, 8, 8, 8], "num_embeddings": 16, "norm_num_groups": 4},
+    "structure": {"base_channels": 4, "structure_channels": 8, "decoder_channels": 8, "style_channels": 4},
+    "diffusion": {"channels": [32, 32, 32], "attention_levels": [False, False, False], "num_head_channels": 8},
+    "sampler": {"steps": 2, "batch_size": 64},
+}
+"""A model with random weights: the node tests check the node (receiving, jobs, sending), not the images, so
+they use a network that synthesizes in seconds; the shipped model is tested in tests/app and tests/models."""
+
+
+def write_untrained_model(folder: Path) -> Path:
+    """A model folder (models.export layout) with randomly initialised networks of UNTRAINED_RECIPE."""
+    import torch
+
+    from models.build import build_autoencoder, build_structure_network, build_unet
+    from models.config import config_from_dict, save_config
+    from models.export import CHECKSUM, CONFIG, WEIGHTS, sha256
+
+    torch.manual_seed(0)
+    config = config_from_dict(UNTRAINED_RECIPE)
+    weights = {
+        "autoencoder": build_autoencoder(config).half().state_dict(),
+        "structure": build_structure_network(config).half().state_dict(),
+        "unet": build_unet(config).half().state_dict(),
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save(weights, folder / WEIGHTS)
+    (folder / CHECKSUM).write_text(f"{sha256(folder / WEIGHTS)}  {WEIGHTS}\n")
+    save_config(config, folder / CONFIG)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def untrained_model(tmp_path_factory) -> Path:
+    return write_untrained_model(tmp_path_factory.mktemp("model") / "untrained")
 
 
 def free_port() -> int:
@@ -88,13 +124,26 @@ class NodeProcess:
         return self.process.wait(30)
 
     def status(self) -> str:
+        """The admin's status table, rendered in this process (polling `python -m app status` would eat a core)."""
+        from app.node.cli import render_status
+        from app.node.jobs import JobQueue
+
+        if not (self.spool / "jobs.sqlite").is_file():
+            return ""
+        queue = JobQueue(self.spool / "jobs.sqlite")
+        try:
+            return render_status(queue)
+        finally:
+            queue.close()
+
+    def status_cli(self) -> str:
         result = subprocess.run([sys.executable, "-m", "app", "status", "--spool", str(self.spool)], cwd=REPO,
                                 env=self.env, capture_output=True, text=True, timeout=60)  # fmt: skip
         return result.stdout + result.stderr
 
 
 @pytest.fixture
-def node_factory(tmp_path) -> Callable[..., NodeProcess]:
+def node_factory(tmp_path, untrained_model) -> Callable[..., NodeProcess]:
     """`node_factory(destinations=[...], **keys)`: a node with a YAML config of those keys, started."""
     started: list[NodeProcess] = []
 
@@ -108,9 +157,9 @@ def node_factory(tmp_path) -> Callable[..., NodeProcess]:
             "spool": str(spool),
             "stable_after_s": 1.5,
             "allowed_callers": [PACS_AE],
-            "output": dict(FAST_OUTPUT),
             **keys,
         }
+        settings["output"] = {"model": str(untrained_model), **settings.get("output", {})}
         config = tmp_path / f"node-{len(started)}.yaml"
         config.write_text(yaml.safe_dump(settings))
         env = {**os.environ, "PYTHONPATH": str(REPO)}

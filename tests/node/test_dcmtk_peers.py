@@ -59,4 +59,4 @@ def test_a_study_sent_by_storescu_comes_back_as_valid_synthetic_series_at_stores
     assert storescu(node.port, folders["plain"][2]).returncode == 0
     time.sleep(4)  # more than two stable periods
     assert destination.files() == []
-    assert node.status().count(" sent ") == 1
+    assert node.status_cli().count(" sent ") == 1, "python -m app status shows the queue"
