@@ -10,7 +10,7 @@ RUN := ulimit -s 32768 2>/dev/null || true; PYTHONPATH=$(CURDIR) $(PY)
 APT_PACKAGES := dcmtk orthanc dicom3tools openssl
 DEMO_DIR := demo
 
-.PHONY: setup demo test lint format clean
+.PHONY: setup demo test bench lint format clean
 
 setup: $(VENV)/.installed .apt-installed
 
@@ -47,6 +47,11 @@ format: setup
 
 test: setup lint
 	$(RUN) -m pytest
+
+# Benchmarks (not timed tests): JSON + markdown tables into bench/results/.
+bench: setup
+	$(RUN) -m bench.ingest
+	$(RUN) -m bench.latency
 
 clean:
 	rm -rf $(VENV) .apt-installed

@@ -1,0 +1,63 @@
+"""What every benchmark shares: the machine it ran on, repeats with median and spread, JSON + markdown output."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def machine() -> dict:
+    """CPU model, cores, memory and the software that matters, for the results' header."""
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "memory_gb": round(memory_gb, 1),
+        "avx512": "avx512f" in flags,
+        "python": platform.python_version(),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "commit": _commit(),
+    }
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+def spread(values: list[float]) -> dict:
+    """Median, min and max of repeated measurements."""
+    return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
+
+
+def write(name: str, results: dict, markdown: str) -> Path:
+    """bench/results/<name>.json and .md (the markdown opens with the machine)."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    info = results.setdefault("machine", machine())
+    (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+    header = (
+        f"Machine: {info['cpu']}, {info['cores']} cores, {info['memory_gb']} GB, Python {info['python']}, "
+        f"commit {info['commit']}, {info['date']}. Shared machine: compare ratios measured in the same run.\n\n"
+    )
+    path = RESULTS / f"{name}.md"
+    path.write_text(header + markdown)
+    return path
