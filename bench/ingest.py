@@ -28,6 +28,7 @@ import yaml
 from bench.common import spread, write
 
 REPO = Path(__file__).resolve().parents[1]
+DCMTK_ENV = {**os.environ, "TCP_NODELAY": "1"}
 
 
 def _free_port() -> int:
@@ -42,7 +43,7 @@ def _wait_for_echo(port: int, called: str, timeout_s: float = 60) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         done = subprocess.run(["echoscu", "-aet", "BENCH", "-aec", called, "127.0.0.1", str(port)],
-                              capture_output=True, timeout=30)  # fmt: skip
+                              capture_output=True, timeout=30, env=DCMTK_ENV)  # fmt: skip
         if done.returncode == 0:
             return
         time.sleep(0.2)
@@ -67,7 +68,7 @@ def _start_receiver(kind: str, work: Path) -> tuple[subprocess.Popen, int, str]:
         folder = work / "storescp"
         folder.mkdir()
         process = subprocess.Popen(["storescp", "--fork", "-aet", "REF", "-od", str(folder), "+xa", str(port)],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=DCMTK_ENV)  # fmt: skip
         _wait_for_echo(port, "REF")
         return process, port, "REF"
     config = work / "node.yaml"
@@ -89,7 +90,8 @@ def _send(studies: list[Path], port: int, called: str) -> float:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
-        )  # fmt: skip
+            env=DCMTK_ENV,
+        )
         for study in studies
     ]
     for sender in senders:
