@@ -149,7 +149,9 @@ def main(argv: list[str] | None = None) -> int:
         "(median, range) |\n|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n"
         "The node does more per instance than storescp: fsync of the file and of its folder, an atomic rename, "
         "a SHA-256 and a SQLite commit (synchronous=FULL) before it answers Success, which is what makes an "
-        "acknowledged instance survive a power cut; storescp only writes.\n"
+        "acknowledged instance survive a power cut; storescp only writes. Which of these (two fsyncs, the SQLite "
+        "commit, pynetdicom's pure-Python DIMSE handling) costs the most is not profiled yet; at about 200 "
+        "instances/s a 600-instance study arrives in about 3 s, small beside its synthesis.\n"
     )
     print(write("ingest", results, markdown).read_text())
     shutil.rmtree(args.work, ignore_errors=True)

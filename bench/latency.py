@@ -68,16 +68,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sampler-steps", type=int, help="DDIM steps (default: the model's)")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "bench-latency")
     args = parser.parse_args(argv)
-    flags = ("--sampler-steps", str(args.sampler_steps)) if args.sampler_steps else ()
+    flags = ("--min-present", "1") + (("--sampler-steps", str(args.sampler_steps)) if args.sampler_steps else ())
     results: dict = {"gflops_before": matmul_gflops(), "scenarios": {}}
     rows = []
     for name, contrasts in SCENARIOS.items():
         study = _study(args.work, contrasts)
         totals, rss, stages, dry = [], [], {s: [] for s in STAGES}, []
         for k in range(args.repeats):
-            seconds, _, _ = run_app(study, args.work / f"dry-{k}", "--dry-run")
+            seconds, _, _ = run_app(study, args.work / f"dry-{k}", "--dry-run", "--min-present", "1")
             dry.append(seconds)
             seconds, peak, report = run_app(study, args.work / f"out-{k}", *flags)
+            if report["outcome"] != "synthesized":
+                raise RuntimeError(f"{study}: {report['outcome']}: {report['reason']}")
             totals.append(seconds)
             rss.append(peak)
             for stage in STAGES:
