@@ -22,7 +22,7 @@ from pydicom.dataset import Dataset
 logger = logging.getLogger(__name__)
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_folder(folder: Path) -> None:
     descriptor = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(descriptor)
@@ -68,11 +68,11 @@ def write_series_folder(folder: Path, datasets: Iterable[Dataset], name: str = "
         for position, dataset in enumerate(datasets, start=1):
             names.append(name.format(position))
             write_file(dataset, temporary / names[-1])
-        _fsync_dir(temporary)
+        fsync_folder(temporary)
         if folder.exists():
             os.rename(folder, old)
         os.rename(temporary, folder)
-        _fsync_dir(parent)
+        fsync_folder(parent)
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         if old.exists() and not folder.exists():

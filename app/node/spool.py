@@ -17,6 +17,8 @@ import re
 import shutil
 from pathlib import Path
 
+from operators.sc_files import fsync_folder
+
 logger = logging.getLogger(__name__)
 
 PARTIAL_SUFFIX = ".partial"
@@ -33,14 +35,6 @@ def checked_uid(value: object, keyword: str) -> str:
     if not _UID.match(text):
         raise ValueError(f"{keyword} {value!r} is not a valid UID")
     return text
-
-
-def fsync_folder(folder: Path) -> None:
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def write_atomically(path: Path, data: bytes) -> None:
