@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # Holoscan (MONAI Deploy SDK) wants at least 32 MiB of stack for its threads.
 RUN := ulimit -s 32768 2>/dev/null || true; PYTHONPATH=$(CURDIR) $(PY)
-APT_PACKAGES := dcmtk orthanc dicom3tools openssl
+APT_PACKAGES := dcmtk orthanc dicom3tools openssl podman runc debootstrap tini
 DEMO_DIR := demo
 
 .PHONY: setup demo test bench lint format clean
@@ -15,8 +15,8 @@ DEMO_DIR := demo
 setup: $(VENV)/.installed .apt-installed
 
 .apt-installed:
-	@if command -v storescu >/dev/null && command -v dciodvfy >/dev/null && command -v Orthanc >/dev/null; then \
-		echo "dcmtk, dicom3tools and Orthanc present"; \
+	@if command -v storescu >/dev/null && command -v dciodvfy >/dev/null && command -v Orthanc >/dev/null && command -v podman >/dev/null && command -v debootstrap >/dev/null && command -v runc >/dev/null; then \
+		echo "dcmtk, dicom3tools, Orthanc and podman present"; \
 	else \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES); \
 	fi

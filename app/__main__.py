@@ -1,7 +1,7 @@
 """`python -m app -i IN -o OUT [-m MODEL]`: run the graph once on a folder of DICOM files, as a MAP runs.
 
 `python -m app serve ...` runs the DICOM node instead, `python -m app status`
-prints its queue (`app.node.cli`).
+prints its queue and `python -m app health` C-ECHOes it (`app.node.cli`).
 
 As with `monai-deploy run`, the folders may also come from HOLOSCAN_INPUT_PATH,
 HOLOSCAN_OUTPUT_PATH and HOLOSCAN_MODEL_PATH (flags win). Without a model
@@ -124,7 +124,8 @@ def run_folder(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] in ("serve", "status"):  # the node's worker process gets the stack Holoscan wants itself
+    # The node's worker process gets the stack Holoscan wants itself.
+    if argv and argv[0] in ("serve", "status", "health"):
         from app.node.cli import main as node_main
 
         return node_main(argv)

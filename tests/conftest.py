@@ -1,4 +1,5 @@
-"""Fixtures shared by the operator, application and node tests: one simulated subject, studies written from it."""
+"""Fixtures shared by the operator, application, node and container tests: one simulated subject, studies
+written from it, and folder-mode runs of the application shared by the tests that only read their output."""
 
 from __future__ import annotations
 
@@ -54,3 +55,22 @@ def copy_study(tmp_path) -> Callable[[Path], Path]:
         return target
 
     return copy
+
+
+@pytest.fixture(scope="session")
+def synthesized(tmp_path_factory) -> Callable[..., tuple[int, dict, Path]]:
+    """`synthesized(study, *flags)`: exit code, report and output folder of `python -m app -i STUDY -o OUT FLAGS`,
+    run once per session for the same study and flags (tests that only read the output share it)."""
+    from tests.app.running import run_app
+
+    cache: dict[tuple, tuple[int, dict, Path]] = {}
+
+    def run(study: Path, *flags: str) -> tuple[int, dict, Path]:
+        key = (str(study), flags)
+        if key not in cache:
+            out = tmp_path_factory.mktemp("run") / "out"
+            code, report = run_app("-i", str(study), "-o", str(out), *flags)
+            cache[key] = (code, report, out)
+        return cache[key]
+
+    return run

@@ -1,4 +1,4 @@
-"""`python -m app serve` (the DICOM node) and `python -m app status` (its queue, for an admin)."""
+"""`python -m app serve` (the DICOM node), `status` (its queue, for an admin) and `health` (a C-ECHO probe)."""
 
 from __future__ import annotations
 
@@ -88,6 +88,23 @@ def status(argv: list[str]) -> int:
     return 0
 
 
+def health(argv: list[str]) -> int:
+    from app.node.health import probe
+
+    parser = argparse.ArgumentParser(prog="python -m app health", description="C-ECHO the node on this host.")
+    parser.add_argument("--config", type=Path, help="node YAML file (keys in the README); SYNTH_NODE_* override it")
+    parser.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the node (default 5)")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config, {})
+    except ConfigError as error:
+        print(f"python -m app health: configuration error: {error}", file=sys.stderr)
+        return 2
+    healthy, what = probe(config, args.timeout)
+    print(what)
+    return 0 if healthy else 1
+
+
 def render_status(queue) -> str:
     """The queue as the admin's table: one line per study version (newest first), then counts per state."""
     lines = [f"{'study':<64}  {'ver':>3}  {'state':<8}  {'inst':>5}  {'age':>8}  reason"]
@@ -107,7 +124,7 @@ def _age(seconds: float) -> str:
     return f"{seconds:.0f} s"
 
 
-COMMANDS = {"serve": serve, "status": status}
+COMMANDS = {"serve": serve, "status": status, "health": health}
 
 
 def main(argv: list[str]) -> int:

@@ -23,6 +23,7 @@ from pynetdicom.sop_class import Verification
 
 from app.node.config import NodeConfig, TLSConfig
 from app.node.jobs import JobQueue
+from app.node.sender import disable_nagle
 from app.node.spool import Spool, SpoolError, checked_uid, write_atomically
 from operators.product import MANUFACTURER, SERIES_DESCRIPTION_PREFIX
 
@@ -93,6 +94,9 @@ class Receiver:
             diagnostic, reason = refusal
             logger.warning("association from %s (%s) rejected: %s", calling, assoc.requestor.address, reason)
             assoc.acse.send_reject(REJECT_PERMANENT, REJECT_BY_USER, diagnostic)
+            # As pynetdicom's own rejections do: wait until the A-ASSOCIATE-RJ is out, or the socket is shut
+            # first and the caller sees an abort instead of the reason.
+            assoc.kill()
 
     def _count(self, event, what: str, study: str | None = None) -> None:
         with self._counts_lock:
@@ -178,6 +182,7 @@ class Receiver:
         ae.require_called_aet = False  # checked in _on_requested, with the reason logged
         ae.network_timeout = ae.acse_timeout = ae.dimse_timeout = 60
         handlers = [
+            (evt.EVT_CONN_OPEN, disable_nagle),
             (evt.EVT_REQUESTED, self._on_requested),
             (evt.EVT_C_ECHO, self._on_echo),
             (evt.EVT_C_STORE, self._on_store),

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import socket
 from pathlib import Path
 
 from pydicom import dcmread
-from pynetdicom import AE
+from pynetdicom import AE, evt
 from pynetdicom.presentation import build_context
 
 from app.node.config import Peer, parse_peer
@@ -26,6 +27,14 @@ DELIVERED_STATUSES = {0x0000, 0xB000, 0xB006, 0xB007}
 
 class SendError(RuntimeError):
     """A destination could not be reached or refused an instance; the message says which and its status."""
+
+
+def disable_nagle(event) -> None:
+    """TCP_NODELAY on an association's socket: with Nagle and the peer's delayed ACK each small C-STORE PDU
+    waits ~40-60 ms (measured: 17 instances/s to storescp, against hundreds without)."""
+    sock = event.assoc.dul.socket.socket if event.assoc.dul.socket else None
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def result_files(output: Path) -> list[Path]:
@@ -63,7 +72,8 @@ def send_files(
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = timeout_s
     pairs = sorted({(str(h.SOPClassUID), str(h.file_meta.TransferSyntaxUID)) for _, h, _ in pending})
     ae.requested_contexts = [build_context(sop_class, syntax) for sop_class, syntax in pairs]
-    assoc = ae.associate(peer.host, peer.port, ae_title=peer.ae_title)
+    handlers = [(evt.EVT_CONN_OPEN, disable_nagle)]
+    assoc = ae.associate(peer.host, peer.port, ae_title=peer.ae_title, evt_handlers=handlers)
     if not assoc.is_established:
         reason = "rejected" if assoc.is_rejected else "aborted" if assoc.is_aborted else "no answer"
         raise SendError(f"cannot associate with {destination}: {reason}")

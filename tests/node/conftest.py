@@ -24,6 +24,8 @@ from pynetdicom.sop_class import Verification
 REPO = Path(__file__).resolve().parents[2]
 NODE_AE = "SYNTH"
 PACS_AE = "PACS"
+DCMTK_ENV = {**os.environ, "TCP_NODELAY": "1"}
+"""dcmtk leaves Nagle on unless TCP_NODELAY is set: every C-STORE then stalls ~60 ms on loopback."""
 UNTRAINED_RECIPE = {
     "name": "untrained-node-test",
     "version": "0.0.0-untrained",
@@ -194,6 +196,7 @@ class StoreSCP:
             ["storescp", "-aet", self.ae_title, "-od", str(self.folder), "+xa", str(self.port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            env=DCMTK_ENV,
         )
         wait_for(lambda: echo(self.port, called=self.ae_title) == 0, 30, "storescp to answer C-ECHO")
         return self
@@ -226,7 +229,7 @@ def storescu(
 ) -> subprocess.CompletedProcess:
     """dcmtk storescu: scan folders recursively, don't halt on a failure."""
     command = ["storescu", "-aet", calling, "-aec", NODE_AE, "+sd", "+r", "-nh", *extra, "127.0.0.1", str(port)]
-    return subprocess.run([*command, *map(str, paths)], capture_output=True, text=True, timeout=300)
+    return subprocess.run([*command, *map(str, paths)], capture_output=True, text=True, timeout=300, env=DCMTK_ENV)
 
 
 def dciodvfy_errors(path: Path) -> list[str]:

@@ -54,12 +54,26 @@ def _mr_files(study_of, count=3):
     return sorted(study.rglob("*.dcm"))[:count]
 
 
+def _rejection(port: int, calling: str = PACS_AE, called: str = NODE_AE) -> tuple[int, int, int] | None:
+    """(result, source, diagnostic) of the A-ASSOCIATE-RJ the caller got; None when it got none (an abort)."""
+    ae = AE(ae_title=calling)
+    ae.add_requested_context(Verification)
+    assoc = ae.associate("127.0.0.1", port, ae_title=called)
+    assert not assoc.is_established
+    if not assoc.is_rejected:
+        return None
+    answer = assoc.acceptor.primitive
+    return answer.result, answer.result_source, answer.diagnostic
+
+
 def test_unknown_calling_ae_wrong_called_ae_and_wrong_address_are_rejected(receiver, caplog):
+    """The caller gets a real A-ASSOCIATE-RJ (permanent, by the service user) with the DICOM reason code."""
     scp = receiver(allowed_callers=["PACS", {"ae_title": "MODALITY", "host": "10.9.9.9"}])
     assert echo(scp.port, calling="PACS") == SUCCESS
-    assert echo(scp.port, calling="STRANGER") is None
-    assert echo(scp.port, called="OTHERNODE") is None
-    assert echo(scp.port, calling="MODALITY") is None, "MODALITY may only connect from 10.9.9.9"
+    calling_not_recognised, called_not_recognised = 0x03, 0x07
+    assert _rejection(scp.port, calling="STRANGER") == (0x01, 0x01, calling_not_recognised)
+    assert _rejection(scp.port, called="OTHERNODE") == (0x01, 0x01, called_not_recognised)
+    assert _rejection(scp.port, calling="MODALITY") == (0x01, 0x01, calling_not_recognised), "only from 10.9.9.9"
     reasons = " ".join(r.getMessage() for r in caplog.records)
     assert "'STRANGER' is not in allowed_callers" in reasons
     assert "'OTHERNODE' is not this node's" in reasons
@@ -178,3 +192,17 @@ def test_tls_with_client_certificates_accepts_a_trusted_client_and_refuses_a_pla
     refused = ae.associate("127.0.0.1", scp.port, ae_title=NODE_AE, tls_args=(no_certificate, "127.0.0.1"))
     assert not refused.is_established
     assert echo(scp.port) is None, "no plain DICOM on a TLS port"
+
+
+def test_the_health_probe_echoes_the_node_and_counts_an_access_control_rejection_as_alive(receiver):
+    from app.node.health import probe
+
+    scp = receiver()
+    healthy, what = probe(scp.config)
+    assert healthy and "success" in what
+    guarded = receiver(allowed_callers=["PACS"])
+    healthy, what = probe(guarded.config)
+    assert healthy and "rejecting" in what
+    nobody = build_config({"ae_title": NODE_AE, "bind_address": "127.0.0.1", "port": free_port()})
+    healthy, what = probe(nobody, timeout_s=2)
+    assert not healthy and "no DICOM answer" in what
