@@ -37,22 +37,42 @@ from models.synthesis import Synthesizer
 logger = logging.getLogger("models.evaluate")
 
 
+SAMPLER_OPTIONS = ("shared", "independent", "replace", "noreplace")
+
+
 def parse_samplers(text: str, default: SamplerConfig) -> list[SamplerConfig]:
-    """'ddim:20,ddpm:1000' -> sampler settings (the model's default when empty)."""
+    """'ddim:20,ddim:20:shared,ddpm:1000' -> sampler settings (the model's default when empty).
+
+    Options after the steps: shared / independent (one noise draw for all slices, or one per slice),
+    replace / noreplace (keep the present contrasts' latents fixed during sampling, or not).
+    """
     if not text:
         return [default]
     samplers = []
     for item in text.split(","):
-        kind, _, steps = item.partition(":")
+        kind, *rest = item.split(":")
         if kind not in ("ddim", "ddpm"):
             raise ValueError(f"sampler {item!r}: kind must be ddim or ddpm")
-        samplers.append(replace(default, kind=kind, steps=int(steps or default.steps)))
+        steps = int(rest[0]) if rest and rest[0] else default.steps
+        sampler = replace(default, kind=kind, steps=steps)
+        for option in rest[1:]:
+            if option not in SAMPLER_OPTIONS:
+                raise ValueError(f"sampler {item!r}: option {option!r} is not one of {', '.join(SAMPLER_OPTIONS)}")
+            if option in ("shared", "independent"):
+                sampler = replace(sampler, shared_noise=option == "shared")
+            else:
+                sampler = replace(sampler, replace_observed=option == "replace")
+        samplers.append(sampler)
     return samplers
 
 
 def sampler_label(sampler: SamplerConfig) -> str:
     steps = sampler.steps if sampler.kind == "ddim" else 1000
-    return f"msgldm-{sampler.kind}{steps}" + ("" if sampler.replace_observed else "-noreplace")
+    return (
+        f"msgldm-{sampler.kind}{steps}"
+        + ("-shared" if sampler.shared_noise else "")
+        + ("" if sampler.replace_observed else "-noreplace")
+    )
 
 
 def central_slab(grid, max_slices: int | None):
@@ -188,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--split", type=Path, help="split.json of the training run (its test subjects are used)")
     parser.add_argument("--scenarios", default="all")
-    parser.add_argument("--samplers", default="", help="e.g. ddim:20,ddim:50,ddpm:1000 (default: the model's)")
+    parser.add_argument("--samplers", default="", help="e.g. ddim:20,ddim:20:shared,ddpm:1000 (default: the model's)")
     parser.add_argument("--baselines", default="nearest", help="comma-separated: nearest, regression (or empty)")
     parser.add_argument("--regression", type=Path, help="regression baseline weights (default: RUN/regression/)")
     parser.add_argument(

@@ -147,7 +147,10 @@ class Synthesizer:
         generator = torch.Generator().manual_seed(seed)
         f = self.codec.autoencoder.downsample_factor
         latent_shape = (len(slices), len(contrasts) * self.codec.channels, size // f, size // f)
-        noise = torch.randn(latent_shape, generator=generator)
+        if sampler.shared_noise:
+            noise = torch.randn((1, *latent_shape[1:]), generator=generator).expand(latent_shape).contiguous()
+        else:
+            noise = torch.randn(latent_shape, generator=generator)
         outputs = np.full((len(contrasts), size, size, depth), -1.0, dtype=np.float32)
         batches = list(range(0, len(slices), sampler.batch_size))
         steps = sampler.steps if sampler.kind == "ddim" else self.config.diffusion.num_train_timesteps
@@ -173,6 +176,7 @@ class Synthesizer:
                 observed=observed,
                 observed_mask=latent_channel_mask(mask, self.codec.channels),
                 replace_observed=sampler.replace_observed,
+                shared_noise=sampler.shared_noise,
                 eta=sampler.eta,
                 generator=generator,
                 progress=report,

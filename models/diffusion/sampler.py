@@ -32,6 +32,7 @@ def sample_latents(
     observed: torch.Tensor | None = None,
     observed_mask: torch.Tensor | None = None,
     replace_observed: bool = True,
+    shared_noise: bool = False,
     eta: float = 0.0,
     generator: torch.Generator | None = None,
     progress: ProgressCallback | None = None,
@@ -40,12 +41,15 @@ def sample_latents(
 
     The scheduler must already have its timesteps set (`set_timesteps`).
     `observed` (B, L, h, w) holds the present contrasts' latents and
-    `observed_mask` (B, L, 1, 1) says which channels they are.
+    `observed_mask` (B, L, 1, 1) says which channels they are. With `shared_noise` the replacement noise
+    is one draw for the whole batch too (the slices then share all their noise).
     """
     x = noise
     replace = replace_observed and observed is not None and observed_mask is not None
     if replace:
-        replacement_noise = torch.randn(noise.shape, generator=generator, dtype=noise.dtype).to(noise.device)
+        shape = (1, *noise.shape[1:]) if shared_noise else noise.shape
+        replacement_noise = torch.randn(shape, generator=generator, dtype=noise.dtype).expand(noise.shape)
+        replacement_noise = replacement_noise.to(noise.device)
     total = len(scheduler.timesteps)
     for index, t in enumerate(scheduler.timesteps):
         timestep = torch.full((x.shape[0],), int(t), device=x.device, dtype=torch.long)

@@ -1,5 +1,6 @@
 """The sampler: deterministic for a seed, observed latents kept, every scheduler runs."""
 
+import pytest
 import torch
 
 from models.build import build_ddim, build_ddpm, build_unet
@@ -64,3 +65,36 @@ def test_random_availability_always_keeps_one_contrast():
     counts = masks.sum(dim=1)
     assert counts.min() == 1 and counts.max() == 4
     assert set(counts.tolist()) == {1, 2, 3, 4}
+
+
+def test_shared_noise_makes_identical_slices_come_out_identical(tiny_config):
+    """Slices that share their condition and their noise (start and replacement) get the same latents."""
+    unet, condition, noise, observed, mask = _inputs(tiny_config)
+    torch.manual_seed(0)
+    for parameter in unet.parameters():  # the output layer starts at zero: the noise would not matter at all
+        if not parameter.any():
+            parameter.data.normal_(0.0, 0.1)
+    condition, observed = condition[:1].expand(2, -1, -1, -1), observed[:1].expand(2, -1, -1, -1)
+    noise, mask = noise[:1].expand(2, -1, -1, -1), mask[:1].expand(2, -1, -1, -1)
+
+    def run(shared: bool) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(0)
+        return sample_latents(unet, _ddim(tiny_config, 3), condition, noise, observed=observed, observed_mask=mask,
+                              generator=generator, shared_noise=shared)  # fmt: skip
+
+    shared, independent = run(True), run(False)
+    assert torch.equal(shared[0], shared[1])
+    assert not torch.equal(independent[0], independent[1]), "independent replacement noise differs per slice"
+
+
+def test_sampler_options_parse_into_settings():
+    from models.config import SamplerConfig
+    from models.evaluate import parse_samplers, sampler_label
+
+    samplers = parse_samplers("ddim:20,ddim:10:shared,ddim:20:noreplace,ddpm:1000", SamplerConfig())
+    assert [sampler_label(s) for s in samplers] == [
+        "msgldm-ddim20", "msgldm-ddim10-shared", "msgldm-ddim20-noreplace", "msgldm-ddpm1000",
+    ]  # fmt: skip
+    assert samplers[1].shared_noise and not samplers[2].replace_observed
+    with pytest.raises(ValueError, match="option 'twice'"):
+        parse_samplers("ddim:20:twice", SamplerConfig())
