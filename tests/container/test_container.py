@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 import pydicom
+import pytest
 import yaml
 
 from app.manifest import app_manifest, package_manifest, read_app_yaml
@@ -23,6 +24,7 @@ from tests.container.conftest import REPO, RUN_FLAGS, podman, volume_folder, wri
 from tests.node.conftest import NODE_AE, PACS_AE, dciodvfy_errors, echo, free_port, storescu, wait_for
 
 FAST = ("--sampler-steps", "4")
+pytestmark = pytest.mark.timeout(1800)  # the first test may wait for the image build from scratch
 
 
 def _queue_status(spool) -> str:

@@ -1,0 +1,117 @@
+"""Quality for speed: PSNR/SSIM/MAE of the shipped model's samplers against the 1000-step DDPM reference.
+
+    python -m bench.quality_speed --data DATA --split RUN/split.json [--subjects 2] [--slices 8]
+
+Runs `python -m models.evaluate` once with every sampler the model offers
+(DDPM 1000, DDIM 50/20/10, DDIM 20 with shared noise) on held-out subjects,
+each scenario with one missing contrast, on the central slices only (the
+reference costs 1000 network passes per slice: the whole volume would take
+hours on two cores; the slice count is in the results). Sampling seconds come
+from the same run, so speedups are ratios measured side by side. A sampler
+"keeps quality" when its mean PSNR is within 0.5 dB and its SSIM within 0.005
+of the reference's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.common import write
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLERS = "ddpm:1000,ddim:50,ddim:20,ddim:10,ddim:20:shared"
+REFERENCE = "msgldm-ddpm1000"
+SCENARIOS = "t1;t1ce;t2;flair"  # one missing contrast at a time
+PSNR_TOLERANCE_DB, SSIM_TOLERANCE = 0.5, 0.005
+
+
+def summarize(rows: list[dict]) -> dict[str, dict]:
+    """Per method: mean PSNR/SSIM/MAE over subjects and scenarios, total sampling seconds, striping."""
+    methods: dict[str, dict] = {}
+    for method in dict.fromkeys(r["method"] for r in rows):
+        mine = [r for r in rows if r["method"] == method]
+        methods[method] = {
+            "psnr": statistics.mean(r["psnr"] for r in mine),
+            "ssim": statistics.mean(r["ssim"] for r in mine),
+            "mae": statistics.mean(r["mae"] for r in mine),
+            "gradient_energy_ratio": statistics.mean(r["gradient_energy_ratio"] for r in mine),
+            "seconds": sum(r["seconds"] for r in mine),
+            "rows": len(mine),
+        }
+    reference = methods[REFERENCE]
+    for values in methods.values():
+        values["speedup"] = reference["seconds"] / values["seconds"]
+        close_psnr = values["psnr"] >= reference["psnr"] - PSNR_TOLERANCE_DB
+        values["keeps_quality"] = close_psnr and values["ssim"] >= reference["ssim"] - SSIM_TOLERANCE
+    return methods
+
+
+def markdown(methods: dict[str, dict], setup: dict) -> str:
+    lines = [
+        f"Shipped model {setup['model']}, {setup['subjects']} held-out subjects x {setup['slices']} central slices, "
+        f"scenarios with one missing contrast ({setup['scenarios']}); made by `{setup['command']}`.",
+        "",
+        "| sampler | PSNR (dB) | SSIM | MAE | gradient energy ratio | sampling s | speedup vs DDPM 1000 "
+        "| within 0.5 dB / 0.005 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for method, v in methods.items():
+        lines.append(
+            f"| {method} | {v['psnr']:.2f} | {v['ssim']:.4f} | {v['mae']:.4f} | {v['gradient_energy_ratio']:.1f} | "
+            f"{v['seconds']:.0f} | {v['speedup']:.1f}x | {'yes' if v['keeps_quality'] else 'no'} |"
+        )
+    keeping = [m for m, v in methods.items() if v["keeps_quality"] and m != REFERENCE]
+    best = max(keeping, key=lambda m: methods[m]["speedup"], default=None)
+    lines += [
+        "",
+        (
+            f"Fastest sampler within tolerance: {best}, {methods[best]['speedup']:.1f}x faster than the reference."
+            if best
+            else "No fast sampler stays within 0.5 dB PSNR and 0.005 SSIM of the reference."
+        ),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.quality_speed", description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, type=Path, help="simulated data set (brats layout)")
+    parser.add_argument("--split", required=True, type=Path, help="split.json of the model's training run")
+    parser.add_argument("--model", type=Path, default=REPO / "models" / "default")
+    parser.add_argument("--subjects", type=int, default=2)
+    parser.add_argument("--slices", type=int, default=8)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch) / "eval"
+        command = [sys.executable, "-m", "models.evaluate", "--model", str(args.model), "--data", str(args.data),
+                   "--split", str(args.split), "--out", str(out), "--samplers", SAMPLERS, "--scenarios", SCENARIOS,
+                   "--baselines", "", "--max-subjects", str(args.subjects),
+                   "--max-slices", str(args.slices)]  # fmt: skip
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        subprocess.run(command, cwd=REPO, env=env, check=True)
+        report = json.loads((out / "evaluation.json").read_text())
+    methods = summarize(report["rows"])
+    shown = "python -m bench.quality_speed --data DATA --split RUN/split.json"
+    setup = {
+        "model": f"{report['model']['name']} {report['model']['version']}",
+        "subjects": len(report["data"]["subjects"]),
+        "slices": args.slices,
+        "scenarios": SCENARIOS.replace(";", ", "),
+        "command": f"{shown} --subjects {args.subjects} --slices {args.slices}",
+    }
+    results = {"setup": setup, "data": report["data"], "methods": methods, "rows": report["rows"]}
+    path = write("quality_speed", results, markdown(methods, setup))
+    print(path.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
