@@ -1,6 +1,6 @@
 """Command line of the simulator: BraTS-layout and WMH-layout data sets, and DICOM studies.
 
-python -m simulation brats --out DIR --subjects N --seed S [--whole-head]
+python -m simulation brats --out DIR --subjects N --seed S [--whole-head] [--only SimBraTS_001,...]
 python -m simulation wmh   --out DIR --subjects N --seed S [--whole-head]
 python -m simulation study --out DIR --seed S [--vendor siemens|ge|philips]
                            [--contrasts t1,t1ce,t2,flair] [--whole-head]
@@ -27,6 +27,8 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--whole-head", action="store_true", help="keep skull and scalp (default: skull-stripped)")
         p.add_argument("--workers", type=int, default=2)
+        if name == "brats":
+            p.add_argument("--only", help="comma-separated case names to write (e.g. SimBraTS_001,SimBraTS_002)")
     p = sub.add_parser("study", help="one DICOM study as a scanner sends it")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--seed", type=int, default=0)
@@ -58,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "brats":
         from simulation.datasets import write_brats_dataset
 
-        paths = write_brats_dataset(args.out, args.subjects, args.seed, args.whole_head, args.workers)
+        only = set(args.only.split(",")) if args.only else None
+        paths = write_brats_dataset(args.out, args.subjects, args.seed, args.whole_head, args.workers, only)
     elif args.command == "wmh":
         from simulation.datasets import write_wmh_dataset
 

@@ -109,11 +109,18 @@ def _healthy_share(index: int) -> str:
     return "healthy" if index % 5 == 4 else "glioma"
 
 
-def write_brats_dataset(out: Path, subjects: int, seed: int, whole_head: bool = False, workers: int = 2) -> list[str]:
-    """`subjects` BraTS-layout cases `SimBraTS_<i>`; gliomas, with one in five healthy."""
+def write_brats_dataset(
+    out: Path, subjects: int, seed: int, whole_head: bool = False, workers: int = 2, only: set[str] | None = None
+) -> list[str]:
+    """`subjects` BraTS-layout cases `SimBraTS_<i>`; gliomas, with one in five healthy.
+
+    `only` writes just those cases, identical to the same cases of the whole set (a benchmark regenerates a
+    model's held-out subjects without the rest).
+    """
     jobs = [
         (out, f"SimBraTS_{i:03d}", s, _healthy_share(i), whole_head)
         for i, s in enumerate(subject_seeds(seed, subjects))
+        if only is None or f"SimBraTS_{i:03d}" in only
     ]
     return _run(_brats_job, jobs, workers)
 

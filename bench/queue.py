@@ -1,0 +1,117 @@
+"""Queue throughput: studies per hour through the DICOM node when several wait, against one study alone.
+
+    python -m bench.queue [--studies 3] [--sampler-steps N]
+
+The node (`python -m app serve`, the shipped model) gets one study, then
+`--studies` studies at once from parallel storescu senders; each time the
+clock runs from the first instance sent to the last synthetic instance
+received at a dcmtk storescp destination. The single study is the reference
+measured in the same run: with a worker that keeps the model loaded, N
+studies should take less than N times one study (no model load per job).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from bench.common import write
+from bench.ingest import DCMTK_ENV, _free_port, _send, _wait_for_echo
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _studies(root: Path, count: int) -> list[Path]:
+    """Distinct simulated studies with FLAIR missing (each makes one job)."""
+    studies = []
+    for seed in range(count + 1):
+        out = root / f"study{seed}"
+        if not out.exists():
+            subprocess.run([sys.executable, "-m", "simulation", "study", "--out", str(out), "--seed", str(200 + seed),
+                            "--vendor", "siemens", "--contrasts", "t1,t1ce,t2"], check=True, cwd=REPO,
+                           env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True)  # fmt: skip
+        studies.append(out)
+    return studies
+
+
+def _synthetic_instances(study: Path) -> int:
+    """Instances the node sends back for a study: one per slice of its reference (axial T2) series."""
+    folder = next(p for p in sorted(study.iterdir()) if p.is_dir() and "t2" in p.name.lower())
+    return len(list(folder.glob("*.dcm")))
+
+
+def run(studies: list[Path], work: Path, sampler_steps: int | None) -> float:
+    """Seconds from the first send until every synthetic instance is at the destination."""
+    destination, folder = _free_port(), work / "received"
+    folder.mkdir(parents=True)
+    scp = subprocess.Popen(["storescp", "-aet", "DEST", "-od", str(folder), "+xa", str(destination)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=DCMTK_ENV)  # fmt: skip
+    port = _free_port()
+    output = {"sampler_steps": sampler_steps} if sampler_steps else {}
+    config = work / "node.yaml"
+    settings = {"ae_title": "SYNTH", "bind_address": "127.0.0.1", "port": port, "spool": str(work / "spool"),
+                "stable_after_s": 2, "destinations": [f"DEST@127.0.0.1:{destination}"], "output": output}  # fmt: skip
+    config.write_text(yaml.safe_dump(settings))
+    node = subprocess.Popen([sys.executable, "-m", "app", "serve", "--config", str(config), "-l", "WARNING"],
+                            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        _wait_for_echo(destination, "DEST")
+        _wait_for_echo(port, "SYNTH")
+        expected = sum(_synthetic_instances(s) for s in studies)
+        start = time.perf_counter()
+        _send(studies, port, "SYNTH")
+        deadline = start + 3600
+        while len(list(folder.iterdir())) < expected:
+            if time.perf_counter() > deadline or node.poll() is not None:
+                raise RuntimeError(f"{len(list(folder.iterdir()))} of {expected} synthetic instances arrived")
+            time.sleep(0.5)
+        return time.perf_counter() - start
+    finally:
+        for process in (node, scp):
+            process.send_signal(signal.SIGTERM)
+            process.wait(60)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.queue", description=__doc__.splitlines()[0])
+    parser.add_argument("--studies", type=int, default=3)
+    parser.add_argument("--sampler-steps", type=int, help="DDIM steps (default: the model's)")
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "bench-queue")
+    args = parser.parse_args(argv)
+    studies = _studies(args.work, args.studies)
+    with tempfile.TemporaryDirectory() as scratch:
+        single = run(studies[:1], Path(scratch) / "single", args.sampler_steps)
+        several = run(studies[1:], Path(scratch) / "several", args.sampler_steps)
+    per_study = several / args.studies
+    results = {
+        "studies": args.studies, "single_s": single, "several_s": several, "per_study_s": per_study,
+        "studies_per_hour": 3600 / per_study, "per_study_over_single": per_study / single,
+        "sampler_steps": args.sampler_steps or "model default",
+        "stable_after_s": 2,
+    }  # fmt: skip
+    markdown = (
+        "# Queue throughput of the DICOM node (shipped model, one worker)\n\n"
+        f"From the first instance sent to the last synthetic instance received at storescp; stable_after_s 2; "
+        f"sampler steps: {results['sampler_steps']}. Made by `python -m bench.queue --studies {args.studies}`.\n\n"
+        "| case | seconds | per study | studies per hour |\n|---|---|---|---|\n"
+        f"| 1 study alone | {single:.1f} | {single:.1f} | {3600 / single:.0f} |\n"
+        f"| {args.studies} studies at once | {several:.1f} | {per_study:.1f} | {3600 / per_study:.0f} |\n\n"
+        f"Per study with {args.studies} waiting: {per_study / single:.2f} of one study alone "
+        "(the worker keeps the model loaded; receiving overlaps with synthesis).\n"
+    )
+    path = write("queue", results, markdown)
+    print(path.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
