@@ -8,6 +8,7 @@ import os
 import platform
 import statistics
 import subprocess
+import sys
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -61,3 +62,13 @@ def write(name: str, results: dict, markdown: str) -> Path:
     path = RESULTS / f"{name}.md"
     path.write_text(header + markdown)
     return path
+
+
+def simulated_study(out: Path, seed: int, contrasts: str) -> Path:
+    """A simulated Siemens DICOM study with these contrasts in `out` (made once; reused by later runs)."""
+    if not out.exists():
+        repo = Path(__file__).resolve().parents[1]
+        subprocess.run([sys.executable, "-m", "simulation", "study", "--out", str(out), "--seed", str(seed),
+                        "--vendor", "siemens", "--contrasts", contrasts], check=True, cwd=repo,
+                       env={**os.environ, "PYTHONPATH": str(repo)}, capture_output=True)  # fmt: skip
+    return out

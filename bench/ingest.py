@@ -25,7 +25,7 @@ from pathlib import Path
 
 import yaml
 
-from bench.common import spread, write
+from bench.common import simulated_study, spread, write
 
 REPO = Path(__file__).resolve().parents[1]
 DCMTK_ENV = {**os.environ, "TCP_NODELAY": "1"}
@@ -51,15 +51,7 @@ def _wait_for_echo(port: int, called: str, timeout_s: float = 60) -> None:
 
 
 def _studies(root: Path, count: int) -> list[Path]:
-    studies = []
-    for seed in range(count):
-        out = root / f"study{seed}"
-        if not out.exists():
-            subprocess.run([sys.executable, "-m", "simulation", "study", "--out", str(out), "--seed", str(100 + seed),
-                            "--vendor", "siemens", "--contrasts", "t1,t1ce,t2,flair"], check=True, cwd=REPO,
-                           env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True)  # fmt: skip
-        studies.append(out)
-    return studies
+    return [simulated_study(root / f"study{seed}", 100 + seed, "t1,t1ce,t2,flair") for seed in range(count)]
 
 
 def _start_receiver(kind: str, work: Path) -> tuple[subprocess.Popen, int, str]:

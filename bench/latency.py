@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import spread, write
+from bench.common import simulated_study, spread, write
 
 REPO = Path(__file__).resolve().parents[1]
 SCENARIOS = {"1 missing (flair)": "t1,t1ce,t2", "2 missing (t1ce, flair)": "t1,t2", "3 missing (t1, t1ce, t2)": "flair"}
@@ -54,12 +54,7 @@ def run_app(study: Path, out: Path, *flags: str) -> tuple[float, float, dict]:
 
 
 def _study(root: Path, contrasts: str) -> Path:
-    out = root / contrasts.replace(",", "-")
-    if not out.exists():
-        subprocess.run([sys.executable, "-m", "simulation", "study", "--out", str(out), "--seed", "7", "--vendor",
-                        "siemens", "--contrasts", contrasts], check=True, cwd=REPO,
-                       env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True)  # fmt: skip
-    return out
+    return simulated_study(root / contrasts.replace(",", "-"), 7, contrasts)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from bench.common import write
+from bench.common import simulated_study, write
 from bench.ingest import DCMTK_ENV, _free_port, _send, _wait_for_echo
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,15 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _studies(root: Path, count: int) -> list[Path]:
     """Distinct simulated studies with FLAIR missing (each makes one job)."""
-    studies = []
-    for seed in range(count + 1):
-        out = root / f"study{seed}"
-        if not out.exists():
-            subprocess.run([sys.executable, "-m", "simulation", "study", "--out", str(out), "--seed", str(200 + seed),
-                            "--vendor", "siemens", "--contrasts", "t1,t1ce,t2"], check=True, cwd=REPO,
-                           env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True)  # fmt: skip
-        studies.append(out)
-    return studies
+    return [simulated_study(root / f"study{seed}", 200 + seed, "t1,t1ce,t2") for seed in range(count + 1)]
 
 
 def _synthetic_instances(study: Path) -> int:
