@@ -52,6 +52,10 @@ test: setup lint
 bench: setup
 	$(RUN) -m bench.ingest
 	$(RUN) -m bench.latency
+	$(RUN) -m bench.compute
+	$(RUN) -m bench.scaling
+	$(RUN) -m bench.queue
+	$(RUN) -m bench.quality_speed
 
 clean:
 	rm -rf $(VENV) .apt-installed
