@@ -186,7 +186,7 @@ class Synthesizer:
                 progress=report,
             )
             done += steps
-            decoded = self._decode_missing(latents, wanted).cpu().numpy()
+            decoded = self._decode_missing(latents, wanted).float().cpu().numpy()  # float: bf16 under autocast
             for k, j in enumerate(wanted):
                 outputs[j][..., slices[part]] = np.moveaxis(decoded[:, k], 0, -1)
         result = {}
