@@ -4,8 +4,8 @@
 
 The node (`python -m app serve`, the shipped model) gets one study, then
 `--studies` studies at once from parallel storescu senders; each time the
-clock runs from the first instance sent to the last synthetic instance
-received at a dcmtk storescp destination. The single study is the reference
+clock runs from the first instance sent until the node's queue marks every
+study's results as delivered (acknowledged by a dcmtk storescp destination). The single study is the reference
 measured in the same run: with a worker that keeps the model loaded, N
 studies should take less than N times one study (no model load per job).
 """
@@ -34,10 +34,17 @@ def _studies(root: Path, count: int) -> list[Path]:
     return [simulated_study(root / f"study{seed}", 200 + seed, "t1,t1ce,t2") for seed in range(count + 1)]
 
 
-def _synthetic_instances(study: Path) -> int:
-    """Instances the node sends back for a study: one per slice of its reference (axial T2) series."""
-    folder = next(p for p in sorted(study.iterdir()) if p.is_dir() and "t2" in p.name.lower())
-    return len(list(folder.glob("*.dcm")))
+def _job_states(spool: Path) -> dict[str, int]:
+    """Jobs per state in the node's queue (read beside the running node, as `python -m app status` does)."""
+    from app.node.jobs import JobQueue
+
+    if not (spool / "jobs.sqlite").is_file():
+        return {}
+    queue = JobQueue(spool / "jobs.sqlite")
+    try:
+        return queue.counts()
+    finally:
+        queue.close()
 
 
 def run(studies: list[Path], work: Path, sampler_steps: int | None) -> float:
@@ -58,13 +65,12 @@ def run(studies: list[Path], work: Path, sampler_steps: int | None) -> float:
     try:
         _wait_for_echo(destination, "DEST")
         _wait_for_echo(port, "SYNTH")
-        expected = sum(_synthetic_instances(s) for s in studies)
         start = time.perf_counter()
         _send(studies, port, "SYNTH")
         deadline = start + 3600
-        while len(list(folder.iterdir())) < expected:
-            if time.perf_counter() > deadline or node.poll() is not None:
-                raise RuntimeError(f"{len(list(folder.iterdir()))} of {expected} synthetic instances arrived")
+        while (states := _job_states(work / "spool")).get("sent", 0) < len(studies):
+            if time.perf_counter() > deadline or node.poll() is not None or states.get("failed"):
+                raise RuntimeError(f"jobs {states} for {len(studies)} studies")
             time.sleep(0.5)
         return time.perf_counter() - start
     finally:
@@ -92,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     }  # fmt: skip
     markdown = (
         "# Queue throughput of the DICOM node (shipped model, one worker)\n\n"
-        f"From the first instance sent to the last synthetic instance received at storescp; stable_after_s 2; "
+        f"From the first instance sent until the queue marks every study's results delivered to storescp; "
+        f"stable_after_s 2; "
         f"sampler steps: {results['sampler_steps']}. Made by `python -m bench.queue --studies {args.studies}`.\n\n"
         "| case | seconds | per study | studies per hour |\n|---|---|---|---|\n"
         f"| 1 study alone | {single:.1f} | {single:.1f} | {3600 / single:.0f} |\n"
