@@ -72,3 +72,46 @@ def simulated_study(out: Path, seed: int, contrasts: str) -> Path:
                         "--vendor", "siemens", "--contrasts", contrasts], check=True, cwd=repo,
                        env={**os.environ, "PYTHONPATH": str(repo)}, capture_output=True)  # fmt: skip
     return out
+
+
+# Linux copies a parent's peak RSS into a child at fork (it survives exec), so wait4's ru_maxrss of a child
+# forked from a big benchmark process reports the parent's peak. A small launcher in between starts from its
+# own small peak and hands the child's real one back.
+_LAUNCHER = """
+import os, subprocess, sys
+child = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(child.pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def run_with_peak_rss(command: list[str], **popen: object) -> tuple[int, float]:
+    """Run `command`; (exit code, its peak RSS in MB), measured through a small launcher process."""
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as report:
+        process = subprocess.run([sys.executable, "-c", _LAUNCHER, report.name, *command], **popen)
+        peak_kb = report.read().strip()
+    return process.returncode, int(peak_kb) / 1024 if peak_kb else float("nan")
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM), which `reset_peak_rss` can start again."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("/proc/self/status has no VmHWM")
+
+
+def current_rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("/proc/self/status has no VmRSS")
+
+
+def reset_peak_rss() -> None:
+    """Start VmHWM again from the current RSS (Linux: writing 5 to clear_refs), to measure one step's peak."""
+    Path("/proc/self/clear_refs").write_text("5")

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import simulated_study, spread, write
+from bench.common import run_with_peak_rss, simulated_study, spread, write
 
 REPO = Path(__file__).resolve().parents[1]
 SCENARIOS = {"1 missing (flair)": "t1,t1ce,t2", "2 missing (t1ce, flair)": "t1,t2", "3 missing (t1, t1ce, t2)": "flair"}
@@ -44,13 +44,12 @@ def run_app(study: Path, out: Path, *flags: str) -> tuple[float, float, dict]:
     """(wall seconds, peak RSS in MB, report) of one `python -m app` process."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     start = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "app", "-i", str(study), "-o", str(out), *flags], cwd=REPO,
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    _, status, usage = os.wait4(process.pid, 0)
+    command = [sys.executable, "-m", "app", "-i", str(study), "-o", str(out), *flags]
+    code, peak_mb = run_with_peak_rss(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     seconds = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"python -m app on {study} exited {os.waitstatus_to_exitcode(status)}")
-    return seconds, usage.ru_maxrss / 1024, json.loads((out / "report.json").read_text())
+    if code != 0:
+        raise RuntimeError(f"python -m app on {study} exited {code}")
+    return seconds, peak_mb, json.loads((out / "report.json").read_text())
 
 
 def _study(root: Path, contrasts: str) -> Path:

@@ -26,7 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.common import write
+from bench.common import spread, write
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLERS = (  # explicit noise options: the labels stay the same whatever the model's default sampler is
@@ -51,7 +51,12 @@ def summarize(rows: list[dict]) -> dict[str, dict]:
             "rows": len(mine),
         }
     reference = methods[REFERENCE]
-    for values in methods.values():
+    by_case = {(r["subject"], r["scenario"]): r for r in rows if r["method"] == REFERENCE}
+    for method, values in methods.items():
+        paired = [(r, by_case[r["subject"], r["scenario"]]) for r in rows if r["method"] == method]
+        values["psnr_minus_reference"] = spread([r["psnr"] - ref["psnr"] for r, ref in paired])
+        values["ssim_minus_reference"] = spread([r["ssim"] - ref["ssim"] for r, ref in paired])
+        values["speedup_per_case"] = spread([ref["seconds"] / r["seconds"] for r, ref in paired])
         values["speedup"] = reference["seconds"] / values["seconds"]
         close_psnr = values["psnr"] >= reference["psnr"] - PSNR_TOLERANCE_DB
         values["keeps_quality"] = close_psnr and values["ssim"] >= reference["ssim"] - SSIM_TOLERANCE
@@ -60,17 +65,28 @@ def summarize(rows: list[dict]) -> dict[str, dict]:
 
 def markdown(methods: dict[str, dict], setup: dict) -> str:
     lines = [
-        f"Shipped model {setup['model']}, {setup['subjects']} held-out subjects x {setup['slices']} central slices, "
+        f"Shipped model {setup['model']}, {setup['subjects']} held-out subject(s) x {setup['slices']} central slices, "
         f"scenarios with one missing contrast ({setup['scenarios']}); made by `{setup['command']}`.",
         "",
-        "| sampler | PSNR (dB) | SSIM | MAE | gradient energy ratio | sampling s | speedup vs DDPM 1000 "
-        "| within 0.5 dB / 0.005 |",
-        "|---|---|---|---|---|---|---|---|",
+        "Means over the subject x scenario cases; the paired columns give, per case, the sampler minus the "
+        "reference (same subject, scenario and slices) as median (min-max) over the cases, and the speedup as "
+        "total sampling time (median (min-max) of the per-case ratios).",
+        "",
+        "| sampler | PSNR (dB) | SSIM | MAE | PSNR - reference | SSIM - reference | gradient energy ratio "
+        "| sampling s | speedup vs DDPM 1000 | within 0.5 dB / 0.005 |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
+
+    def paired(values: dict, digits: int) -> str:
+        return f"{values['median']:+.{digits}f} ({values['min']:+.{digits}f} to {values['max']:+.{digits}f})"
+
     for method, v in methods.items():
+        per_case = v["speedup_per_case"]
         lines.append(
-            f"| {method} | {v['psnr']:.2f} | {v['ssim']:.4f} | {v['mae']:.4f} | {v['gradient_energy_ratio']:.1f} | "
-            f"{v['seconds']:.0f} | {v['speedup']:.1f}x | {'yes' if v['keeps_quality'] else 'no'} |"
+            f"| {method} | {v['psnr']:.2f} | {v['ssim']:.4f} | {v['mae']:.4f} | {paired(v['psnr_minus_reference'], 2)} "
+            f"| {paired(v['ssim_minus_reference'], 3)} | {v['gradient_energy_ratio']:.1f} | {v['seconds']:.0f} | "
+            f"{v['speedup']:.1f}x ({per_case['min']:.0f}-{per_case['max']:.0f}x) | "
+            f"{'yes' if v['keeps_quality'] else 'no'} |"
         )
     keeping = [m for m, v in methods.items() if v["keeps_quality"] and m != REFERENCE]
     best = max(keeping, key=lambda m: methods[m]["speedup"], default=None)
