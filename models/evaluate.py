@@ -44,7 +44,8 @@ def parse_samplers(text: str, default: SamplerConfig) -> list[SamplerConfig]:
     """'ddim:20,ddim:20:shared,ddpm:1000' -> sampler settings (the model's default when empty).
 
     Options after the steps: shared / independent (one noise draw for all slices, or one per slice),
-    replace / noreplace (keep the present contrasts' latents fixed during sampling, or not).
+    replace / noreplace (keep the present contrasts' latents fixed during sampling, or not), etaX (DDIM's
+    stochasticity: 0 deterministic, 1 the DDPM's ancestral sampling on the shorter schedule).
     """
     if not text:
         return [default]
@@ -56,6 +57,12 @@ def parse_samplers(text: str, default: SamplerConfig) -> list[SamplerConfig]:
         steps = int(rest[0]) if rest and rest[0] else default.steps
         sampler = replace(default, kind=kind, steps=steps)
         for option in rest[1:]:
+            if option.startswith("eta") and kind == "ddim":
+                try:
+                    sampler = replace(sampler, eta=float(option[3:]))
+                except ValueError:
+                    raise ValueError(f"sampler {item!r}: {option!r} is not eta followed by a number") from None
+                continue
             if option not in SAMPLER_OPTIONS:
                 raise ValueError(f"sampler {item!r}: option {option!r} is not one of {', '.join(SAMPLER_OPTIONS)}")
             if option in ("shared", "independent"):
@@ -70,6 +77,7 @@ def sampler_label(sampler: SamplerConfig) -> str:
     steps = sampler.steps if sampler.kind == "ddim" else 1000
     return (
         f"msgldm-{sampler.kind}{steps}"
+        + (f"-eta{sampler.eta:g}" if sampler.kind == "ddim" and sampler.eta else "")
         + ("-shared" if sampler.shared_noise else "")
         + ("" if sampler.replace_observed else "-noreplace")
     )

@@ -91,10 +91,13 @@ def test_sampler_options_parse_into_settings():
     from models.config import SamplerConfig
     from models.evaluate import parse_samplers, sampler_label
 
-    samplers = parse_samplers("ddim:20,ddim:10:shared,ddim:20:noreplace,ddpm:1000", SamplerConfig())
+    samplers = parse_samplers("ddim:20,ddim:10:shared,ddim:20:noreplace,ddpm:1000,ddim:50:eta1", SamplerConfig())
     assert [sampler_label(s) for s in samplers] == [
-        "msgldm-ddim20", "msgldm-ddim10-shared", "msgldm-ddim20-noreplace", "msgldm-ddpm1000",
+        "msgldm-ddim20", "msgldm-ddim10-shared", "msgldm-ddim20-noreplace", "msgldm-ddpm1000", "msgldm-ddim50-eta1",
     ]  # fmt: skip
     assert samplers[1].shared_noise and not samplers[2].replace_observed
+    assert samplers[4].eta == 1.0 and samplers[0].eta == 0.0
     with pytest.raises(ValueError, match="option 'twice'"):
         parse_samplers("ddim:20:twice", SamplerConfig())
+    with pytest.raises(ValueError, match="'etax' is not eta followed by a number"):
+        parse_samplers("ddim:20:etax", SamplerConfig())
