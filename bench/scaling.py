@@ -117,6 +117,11 @@ def main(argv: list[str] | None = None) -> int:
         f"central slices on the model grid; median of {args.repeats}. "
         f"Made by `python -m bench.scaling --repeats {args.repeats}`.",
         "",
+        "Synthesis runs the slices in batches of the sampler's batch size (32 for the shipped model): time grows "
+        "with the number of batches, while the memory synthesis adds is bounded by one batch's activations and "
+        "the contrasts it decodes, not proportional to the slice count. The process's peak is set as much by "
+        "loading and resampling the volumes as by synthesis.",
+        "",
         "| slices | missing | seconds (min-max) | s per slice | per slice vs 16 slices | peak RSS MB "
         "| growth during synthesis MB |",
         "|---|---|---|---|---|---|---|",
