@@ -31,9 +31,9 @@ from bench.common import spread, write
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLERS = ",".join([  # explicit noise options: the labels stay the same whatever the model's default sampler is
-    "ddpm:1000", "ddim:50:independent", "ddim:20:independent", "ddim:10:independent", "ddim:20:shared",
-    "ddim:20:independent:noreplace", "ddim:100:independent:eta1", "ddim:50:independent:eta1",
-    "ddim:20:independent:eta1",
+    "ddpm:1000", "ddim:50:independent:eta0", "ddim:20:independent:eta0", "ddim:10:independent:eta0",
+    "ddim:20:shared:eta0", "ddim:20:independent:noreplace:eta0", "ddim:100:independent:eta1",
+    "ddim:50:independent:eta1", "ddim:20:independent:eta1",
 ])  # fmt: skip
 REFERENCE = "msgldm-ddpm1000"
 SCENARIOS = "t1;t1ce;t2;flair"  # one missing contrast at a time
