@@ -1,6 +1,6 @@
 """Quality for speed: PSNR/SSIM/MAE of the shipped model's samplers against the 1000-step DDPM reference.
 
-    python -m bench.quality_speed [--data DATA] [--subjects 2] [--slices 6]
+    python -m bench.quality_speed [--data DATA] [--subjects 2] [--slices 4]
 
 Runs `python -m models.evaluate` once with every sampler the model offers
 (DDPM 1000; DDIM 50/20/10; DDIM 20 with shared noise and without replacement; DDIM 100/50/20 with
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, help="simulated data set (brats layout); default: simulate it")
     parser.add_argument("--model", type=Path, default=REPO / "models" / "default")
     parser.add_argument("--subjects", type=int, default=2)
-    parser.add_argument("--slices", type=int, default=6)
+    parser.add_argument("--slices", type=int, default=4)
     args = parser.parse_args(argv)
     split = args.model / "training" / "split.json"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
