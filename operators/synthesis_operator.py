@@ -59,7 +59,9 @@ def synthesize_missing(
         "version": synthesizer.version,
         "path": str(model_path),
         "device": str(synthesizer.device),
-        "sampler": f"{sampler.kind} {sampler.steps} steps" if sampler.kind == "ddim" else sampler.kind,
+        "sampler": (
+            f"{sampler.kind} {sampler.steps} steps, eta {sampler.eta:g}" if sampler.kind == "ddim" else sampler.kind
+        ),
     }
     state.seed = study_seed(state)
     grid = state.grid
