@@ -16,10 +16,10 @@ import sys
 import threading
 from pathlib import Path
 
-from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
-from pynetdicom.sop_class import Verification
+from pynetdicom import evt
 
 from app.node.config import NodeConfig
+from app.node.receiver import storage_scp_ae
 from app.node.sender import disable_nagle
 
 
@@ -30,11 +30,7 @@ def serve(port: int, out: Path, max_pdu_size: int) -> None:
         (out / f"{event.request.AffectedSOPInstanceUID}.dcm").write_bytes(event.encoded_dataset(include_meta=True))
         return 0x0000
 
-    ae = AE(ae_title="BARE")
-    ae.supported_contexts = [*AllStoragePresentationContexts]
-    for context in ae.supported_contexts:
-        context.transfer_syntax = list(ALL_TRANSFER_SYNTAXES)
-    ae.add_supported_context(Verification, ALL_TRANSFER_SYNTAXES)
+    ae = storage_scp_ae("BARE")  # the node's presentation contexts
     ae.maximum_associations = 16
     ae.maximum_pdu_size = max_pdu_size
     handlers = [(evt.EVT_CONN_OPEN, disable_nagle), (evt.EVT_C_STORE, on_store)]

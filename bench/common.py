@@ -9,6 +9,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -89,27 +90,26 @@ sys.exit(os.waitstatus_to_exitcode(status))
 
 def run_with_peak_rss(command: list[str], **popen: object) -> tuple[int, float]:
     """Run `command`; (exit code, its peak RSS in MB), measured through a small launcher process."""
-    import tempfile
-
     with tempfile.NamedTemporaryFile("r", suffix=".rss") as report:
         process = subprocess.run([sys.executable, "-c", _LAUNCHER, report.name, *command], **popen)
         peak_kb = report.read().strip()
     return process.returncode, int(peak_kb) / 1024 if peak_kb else float("nan")
 
 
+def _status_mb(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
 def peak_rss_mb() -> float:
     """This process's peak RSS (VmHWM), which `reset_peak_rss` can start again."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("/proc/self/status has no VmHWM")
+    return _status_mb("VmHWM")
 
 
 def current_rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("/proc/self/status has no VmRSS")
+    return _status_mb("VmRSS")
 
 
 def reset_peak_rss() -> None:

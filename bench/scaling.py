@@ -66,13 +66,14 @@ def point(slices: int, missing_count: int, subject_file: Path) -> dict:
     start = time.perf_counter()
     synthesizer.synthesize_grid(grid, missing, seed=0)
     seconds = time.perf_counter() - start
+    synthesis_peak = peak_rss_mb()
     return {
         "slices": len(grid.slice_indices(1e-6)),
         "missing": missing,
         "seconds": seconds,
-        "peak_rss_mb": max(loaded, peak_rss_mb()),
+        "peak_rss_mb": max(loaded, synthesis_peak),
         "rss_before_synthesis_mb": before,
-        "synthesis_peak_rss_mb": peak_rss_mb(),
+        "synthesis_peak_rss_mb": synthesis_peak,
     }
 
 

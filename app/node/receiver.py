@@ -74,6 +74,17 @@ def tls_context(tls: TLSConfig) -> ssl.SSLContext | None:
     return context
 
 
+def storage_scp_ae(ae_title: str) -> AE:
+    """An AE accepting every storage SOP class and Verification in every transfer syntax: a node stores what
+    the PACS sends, compressed or not, and decides later what it can read."""
+    ae = AE(ae_title=ae_title)
+    ae.supported_contexts = [*AllStoragePresentationContexts]
+    for context in ae.supported_contexts:
+        context.transfer_syntax = list(ALL_TRANSFER_SYNTAXES)
+    ae.add_supported_context(Verification, ALL_TRANSFER_SYNTAXES)
+    return ae
+
+
 class Receiver:
     """The Storage SCP bound to one spool and one queue."""
 
@@ -172,11 +183,7 @@ class Receiver:
 
     def start(self) -> None:
         """Listen (non-blocking); raises OSError when the port cannot be bound."""
-        ae = AE(ae_title=self.config.ae_title)
-        ae.supported_contexts = [*AllStoragePresentationContexts]
-        for context in ae.supported_contexts:
-            context.transfer_syntax = list(ALL_TRANSFER_SYNTAXES)
-        ae.add_supported_context(Verification, ALL_TRANSFER_SYNTAXES)
+        ae = storage_scp_ae(self.config.ae_title)
         ae.maximum_associations = self.config.max_associations
         ae.maximum_pdu_size = self.config.max_pdu_size
         ae.require_called_aet = False  # checked in _on_requested, with the reason logged
