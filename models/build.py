@@ -7,11 +7,19 @@ from monai.networks.schedulers import DDIMScheduler, DDPMScheduler
 
 from models.config import DiffusionConfig, ModelConfig
 from models.networks.autoencoder import VQAutoencoder
+from models.networks.kl_autoencoder import KLAutoencoder
 from models.networks.structure_network import StructureNetwork
 
 
-def build_autoencoder(config: ModelConfig) -> VQAutoencoder:
+def build_autoencoder(config: ModelConfig) -> VQAutoencoder | KLAutoencoder:
     a = config.autoencoder
+    if a.kind == "kl":
+        return KLAutoencoder(
+            channels=a.channels,
+            num_res_blocks=a.num_res_blocks,
+            latent_channels=a.latent_channels,
+            norm_num_groups=a.norm_num_groups,
+        )
     return VQAutoencoder(
         spatial_dims=2,
         in_channels=1,

@@ -35,12 +35,25 @@ class DataConfig:
     lower_percentile: float = 0.0
     upper_percentile: float = 99.5
     min_foreground_fraction: float = 0.03
+    intensity_reference: str = "head"
+    """What sets the top of [-1, 1]: "head" (the head's `upper_percentile`: bright scalp fat squashes the brain
+    into a quarter to a third of the range) or "brain": the `brain_percentile` of the head's central box, which is
+    brain on every axial slice through the widest part of the head, maps to `brain_level` of the range (0.4: up to
+    2.5x that value, an enhancing rim or edema, stays unclipped; scalp fat above it clips). No brain mask needed."""
+    brain_percentile: float = 90.0
+    brain_level: float = 0.4
+    brain_box_fraction: float = 0.4
 
 
 @dataclass(frozen=True)
 class AutoencoderConfig:
-    """Stage 0: one single-channel VQ autoencoder shared by all contrasts (f = 2**(len(channels)-1))."""
+    """Stage 0: one single-channel autoencoder shared by all contrasts (f = 2**(len(channels)-1)).
 
+    `kind` "vq": the reference's quantized autoencoder; "kl": MONAI's continuous `AutoencoderKL` (as MONAI's 2D
+    LDM tutorial and MAISI), whose posterior mean is the latent, trained with a loss weighted towards the brain.
+    """
+
+    kind: str = "vq"
     channels: tuple[int, ...] = (16, 32, 64, 64)
     num_res_blocks: int = 1
     latent_channels: int = 4
@@ -48,6 +61,12 @@ class AutoencoderConfig:
     commitment_cost: float = 0.25
     attention_in_mid: bool = True
     norm_num_groups: int = 16
+    kl_weight: float = 1e-6
+    brain_weight: float = 4.0
+    """Loss weight of brain voxels relative to the rest of the head (the evaluation is inside the brain)."""
+    train_crop: int = 0
+    """Square crops (centred on a random brain pixel) to train the convolutional "kl" autoencoder on: 4x fewer
+    pixels a sample at 64 on a 128 grid; 0 trains on whole slices."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +132,13 @@ class StageTraining:
     checkpoint_every: int = 200
     max_minutes: float = 0.0
     ema_decay: float = 0.0
+    warmup_steps: int = 0
+    """Linear warm-up of the learning rate; after a resume without optimizer state it warms up again."""
+    cosine_decay: bool = False
+    """Cosine decay of the learning rate to 5 % at `steps` (the planned total, across sessions)."""
+    bf16: bool = False
+    """bf16 autocast for the forward passes where the CPU has native bf16 (1.65x on a Zen 4,
+    bench/results/compute.md); ignored on AVX2-only CPUs, which emulate it about 35x slower."""
 
 
 @dataclass(frozen=True)
@@ -192,6 +218,10 @@ def config_from_dict(values: dict[str, Any], where: str = "config") -> ModelConf
         raise ValueError(f"{where}: config_version {config.config_version} is not {CONFIG_VERSION}")
     if config.data.image_size % 8:
         raise ValueError(f"{where}: data.image_size {config.data.image_size} must be a multiple of 8")
+    if config.data.intensity_reference not in ("head", "brain"):
+        raise ValueError(f"{where}: data.intensity_reference {config.data.intensity_reference!r} is not head or brain")
+    if config.autoencoder.kind not in ("vq", "kl"):
+        raise ValueError(f"{where}: autoencoder.kind {config.autoencoder.kind!r} is not vq or kl")
     return config
 
 

@@ -43,9 +43,10 @@ def _ema_unet(state: dict) -> dict:
     return {k.removeprefix("module."): v for k, v in state.items() if k.startswith("module.")}
 
 
-def _diffusion_weights(path: Path, ema: bool) -> dict:
-    state = torch.load(path, weights_only=True)
-    return _ema_unet(state["ema"]) if ema else state["unet"]
+def stage_weights(path: Path, key: str, ema: bool = True) -> dict:
+    """A stage's module weights from its `weights.pt`: the EMA average where the stage keeps one."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    return _ema_unet(state["ema"]) if ema and "ema" in state else state[key]
 
 
 def export_run(run: Path, out: Path, version: str, name: str | None = None, ema: bool = True) -> Path:
@@ -60,8 +61,8 @@ def export_run(run: Path, out: Path, version: str, name: str | None = None, ema:
     if missing:
         raise SystemExit(f"cannot export {run}: unfinished stage(s), missing {missing}")
     weights = {
-        "autoencoder": _half(torch.load(stages["autoencoder"], weights_only=True)["autoencoder"]),
-        "unet": _half(_diffusion_weights(stages["diffusion"], ema)),
+        "autoencoder": _half(stage_weights(stages["autoencoder"], "autoencoder", ema)),
+        "unet": _half(stage_weights(stages["diffusion"], "unet", ema)),
     }
     if config.diffusion.use_structure:
         weights["structure"] = _half(torch.load(stages["structure"], weights_only=True)["structure"])

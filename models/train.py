@@ -2,6 +2,7 @@
 
     python -m models.train --data DIR --layout brats --out RUN [--config CFG.yaml]
                            [--stage all|autoencoder|structure|diffusion] [--max-minutes M] [--init-from MODEL_DIR]
+                           [--resume-from SNAPSHOT] [--snapshot SNAPSHOT]
 
 Then `python -m models.export --run RUN --out MODEL_DIR` makes the model folder
 the application loads.
@@ -20,6 +21,7 @@ import torch
 
 from models.build import build_autoencoder, build_structure_network
 from models.config import ModelConfig, StageTraining
+from models.export import stage_weights
 from models.runtime import ensure_stack_size
 from models.training.loop import train_loop
 from models.training.run import Run, open_run
@@ -40,7 +42,7 @@ def _frozen(run: Run, stage: str, build, key: str):
     if not weights.is_file():
         raise SystemExit(f"{weights} is missing: train the {stage} stage to the end first (--stage {stage})")
     module = build(run.config)
-    module.load_state_dict(torch.load(weights, weights_only=True)[key])
+    module.load_state_dict(stage_weights(weights, key))
     return module.eval()
 
 
@@ -80,6 +82,7 @@ def train_stage(run: Run, stage: str, max_minutes: float | None = None, init_fro
     from models.baselines.regression import RegressionStage
     from models.training.autoencoder_stage import AutoencoderStage, latent_scale
     from models.training.diffusion_stage import DiffusionStage
+    from models.training.kl_autoencoder_stage import KLAutoencoderStage
     from models.training.structure_stage import StructureStage
 
     seed = run.config.training.seed
@@ -89,6 +92,8 @@ def train_stage(run: Run, stage: str, max_minutes: float | None = None, init_fro
         return json.loads((folder / "summary.json").read_text())
     if stage == "regression":
         trainer = RegressionStage(run.config, seed)
+    elif stage == "autoencoder" and run.config.autoencoder.kind == "kl":
+        trainer = KLAutoencoderStage(run.config, seed)
     elif stage == "autoencoder":
         trainer = AutoencoderStage(run.config, seed)
     elif stage == "structure":
@@ -107,7 +112,8 @@ def train_stage(run: Run, stage: str, max_minutes: float | None = None, init_fro
         train_bank = trainer.latent_bank(train_bank)
     summary = train_loop(trainer, folder, _training(run.config, stage, max_minutes), train_bank, validation_bank, seed)
     if stage == "autoencoder" and summary["finished"]:
-        scale = latent_scale(trainer.autoencoder, train_bank)
+        ema = getattr(trainer, "ema", None)
+        scale = latent_scale(ema.module if ema is not None else trainer.autoencoder, train_bank)
         (folder / "latent_scale.json").write_text(json.dumps({"latent_scale": scale}))
     if summary["finished"]:
         (folder / "checkpoint.pt").unlink(missing_ok=True)
@@ -125,11 +131,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-minutes", type=float, help="stop each stage cleanly after this long (resumable)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
     parser.add_argument("--init-from", type=Path, help="model folder (models.export) whose weights start each stage")
+    parser.add_argument("--cache-workers", type=int, default=2, help="processes preprocessing cases the first time")
+    parser.add_argument("--resume-from", type=Path, help="snapshot folder of a run (fp16 weights + logs) to go on from")
+    parser.add_argument("--snapshot", type=Path, help="write the run's resumable state to this folder, then stop")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.threads:
         torch.set_num_threads(args.threads)
-    run = open_run(args.out, args.data, args.layout, args.config)
+    if args.snapshot:
+        from models.training.snapshot import write_snapshot
+
+        write_snapshot(args.out, args.snapshot)
+        return 0
+    if args.resume_from:
+        from models.training.snapshot import resume_from_snapshot
+
+        resume_from_snapshot(args.resume_from, args.out)
+    run = open_run(args.out, args.data, args.layout, args.config, workers=args.cache_workers)
     for stage in STAGES if args.stage == "all" else (args.stage,):
         summary = train_stage(run, stage, args.max_minutes, args.init_from)
         logger.info("%s: %s", stage, summary)

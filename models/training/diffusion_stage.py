@@ -18,6 +18,7 @@ from models.config import ModelConfig
 from models.data.slices import SliceBank
 from models.diffusion.latents import LatentCodec, latent_channel_mask, random_availability
 from models.training.latent_bank import LatentBank, LatentBatch, build_latent_bank
+from models.training.schedule import warmup_ema
 
 
 def diffusion_condition(
@@ -29,23 +30,6 @@ def diffusion_condition(
     mask = latent_channel_mask(available, config.autoencoder.latent_channels)
     maps = available.float()[:, :, None, None].expand(-1, -1, *latents.shape[-2:])
     return torch.cat([torch.where(mask, latents, 0.0), maps], dim=1)
-
-
-def warmup_ema(decay: float):
-    """EMA update whose decay warms up as (1 + n) / (10 + n) up to `decay`.
-
-    With a fixed 0.999 the average of a run of a few hundred steps is still
-    mostly the random initial weights; the warm-up follows the weights early
-    and settles to the full decay later.
-    """
-
-    @torch.no_grad()
-    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged) -> None:
-        n = float(num_averaged)
-        d = min(decay, (1.0 + n) / (10.0 + n))
-        torch._foreach_lerp_(averaged, current, 1.0 - d)
-
-    return update
 
 
 class DiffusionStage:

@@ -22,6 +22,7 @@ from tqdm import tqdm
 from models.config import StageTraining
 from models.data.slices import SliceBank, SliceBatch
 from models.training.latent_bank import LatentBank
+from models.training.schedule import learning_rate_factor, set_learning_rate
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +60,34 @@ def _restore(stage: Stage, state: dict, rng: np.random.Generator) -> tuple[int, 
         optimizer.load_state_dict(state["optimizers"][key])
     rng.bit_generator.state = state["numpy_rng"]
     torch.set_rng_state(state["torch_rng"])
+    return int(state["step"]), float(state["elapsed_s"])
+
+
+RESUME = "resume.pt"
+"""A stage's committed state between sessions: fp16 module weights (EMA included), step and time; no optimizer."""
+
+
+def write_resume(folder: Path, out: Path) -> Path:
+    """The committable form of a stage's latest checkpoint: `out/resume.pt`, overwritten in place."""
+    state = torch.load(Path(folder) / "checkpoint.pt", map_location="cpu", weights_only=False)
+    half = {
+        key: {k: v.half() if torch.is_floating_point(v) else v for k, v in module.items()}
+        for key, module in state["modules"].items()
+        if key != "loss"
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / RESUME
+    _atomic_save({"step": state["step"], "elapsed_s": state["elapsed_s"], "modules": half}, target)
+    return target
+
+
+def _restore_weights(stage: Stage, state: dict) -> tuple[int, float]:
+    """Modules from a `resume.pt`; the optimizers start afresh (the loop warms the learning rate up again)."""
+    for key, module in stage.modules.items():
+        if key in state["modules"]:
+            module.load_state_dict(
+                {k: v.float() if torch.is_floating_point(v) else v for k, v in state["modules"][key].items()}
+            )
     return int(state["step"]), float(state["elapsed_s"])
 
 
@@ -122,9 +151,17 @@ def train_loop(
     rng = np.random.default_rng(seed)
     step, elapsed = 0, 0.0
     checkpoint = folder / "checkpoint.pt"
+    warm_from = 0
     if checkpoint.is_file():
         step, elapsed = _restore(stage, torch.load(checkpoint, weights_only=False), rng)
         logger.info("%s: resuming at step %d (%.0f min trained)", folder.name, step, elapsed / 60)
+    elif (folder / RESUME).is_file():
+        step, elapsed = _restore_weights(stage, torch.load(folder / RESUME, map_location="cpu", weights_only=True))
+        warm_from = step
+        rng = np.random.default_rng([seed, step])
+        logger.info(
+            "%s: resuming weights at step %d (%.0f min trained), new optimizer", folder.name, step, elapsed / 60
+        )
     start = time.perf_counter() - elapsed
     session_start = time.perf_counter()
     terms: dict[str, float] = {}
@@ -133,6 +170,7 @@ def train_loop(
         while step < training.steps:
             for module in stage.modules.values():
                 module.train()
+            set_learning_rate(stage.optimizers, learning_rate_factor(training, step, warm_from))
             terms = stage.train_step(train_bank.sample(rng, training.batch_size), step)
             step += 1
             bar.update(1)

@@ -9,7 +9,7 @@ from models.config import ModelConfig, config_from_dict, load_config, save_confi
 CONFIGS = Path(__file__).resolve().parents[2] / "models" / "configs"
 
 
-@pytest.mark.parametrize("name", ["cpu.yaml", "paper-brats.yaml", "wmh.yaml"])
+@pytest.mark.parametrize("name", ["cpu.yaml", "cpu-v2.yaml", "paper-brats.yaml", "wmh.yaml"])
 def test_shipped_recipes_load(name):
     config = load_config(CONFIGS / name)
     assert config.data.image_size % 8 == 0

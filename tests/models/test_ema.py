@@ -3,7 +3,7 @@
 import torch
 from torch.optim.swa_utils import AveragedModel
 
-from models.training.diffusion_stage import warmup_ema
+from models.training.schedule import warmup_ema
 
 
 def _averaged_after(steps: int, decay: float) -> float:

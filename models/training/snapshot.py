@@ -1,0 +1,62 @@
+"""A long run's committed state between sessions, and how a run picks it up again.
+
+    python -m models.train ... --snapshot models/training-runs/NAME    # write (overwriting) before a session ends
+    python -m models.train ... --resume-from models/training-runs/NAME # next session: go on from it
+
+A snapshot holds the recipe, the split, and per stage its latest fp16 weights (EMA included, `resume.pt`) with
+its logs; never optimizer state, never a series of checkpoints (history never shrinks).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+from models.training.loop import RESUME, write_resume
+
+logger = logging.getLogger(__name__)
+
+LOGS = ("train.csv", "validation.csv", "summary.json", "curves.png", "latent_scale.json")
+STAGE_NAMES = ("autoencoder", "structure", "mean", "diffusion", "regression")
+
+
+def write_snapshot(run: Path, out: Path) -> list[str]:
+    """Copy the run's recipe, split and every stage's resumable state into `out`; returns the stages written."""
+    run, out = Path(run), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("config.yaml", "split.json"):
+        shutil.copy2(run / name, out / name)
+    written = []
+    for stage in STAGE_NAMES:
+        folder = run / stage
+        if not folder.is_dir():
+            continue
+        if (folder / "checkpoint.pt").is_file():
+            write_resume(folder, out / stage)
+        elif not (out / stage / RESUME).is_file():
+            continue
+        for name in LOGS:
+            if (folder / name).is_file():
+                shutil.copy2(folder / name, out / stage / name)
+        written.append(stage)
+    logger.info("snapshot of %s in %s: %s", run, out, written)
+    return written
+
+
+def resume_from_snapshot(snapshot: Path, run: Path) -> None:
+    """Seed a run folder from a snapshot; a stage that already has local state keeps it."""
+    snapshot, run = Path(snapshot), Path(run)
+    run.mkdir(parents=True, exist_ok=True)
+    for name in ("config.yaml", "split.json"):
+        if not (run / name).is_file():
+            shutil.copy2(snapshot / name, run / name)
+    for stage in STAGE_NAMES:
+        source, target = snapshot / stage, run / stage
+        if not (source / RESUME).is_file() or (target / "checkpoint.pt").is_file() or (target / RESUME).is_file():
+            continue
+        target.mkdir(parents=True, exist_ok=True)
+        for name in (RESUME, "train.csv", "validation.csv"):
+            if (source / name).is_file():
+                shutil.copy2(source / name, target / name)
+        logger.info("%s: resumes from %s", stage, source)
