@@ -1,4 +1,4 @@
-"""Learning-rate schedule of long runs: warm-up, cosine decay against the planned total, warm-up again after a resume."""
+"""Learning-rate schedule of long runs: warm-up, cosine decay to the planned total, warm-up again after a resume."""
 
 import pytest
 import torch
