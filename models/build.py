@@ -8,6 +8,7 @@ from monai.networks.schedulers import DDIMScheduler, DDPMScheduler
 from models.config import DiffusionConfig, ModelConfig
 from models.networks.autoencoder import VQAutoencoder
 from models.networks.kl_autoencoder import KLAutoencoder
+from models.networks.structure_mean import StructureMeanNetwork
 from models.networks.structure_network import StructureNetwork
 
 
@@ -36,6 +37,23 @@ def build_autoencoder(config: ModelConfig) -> VQAutoencoder | KLAutoencoder:
 def build_structure_network(config: ModelConfig) -> StructureNetwork:
     s = config.structure
     return StructureNetwork(
+        num_contrasts=len(config.contrasts),
+        base_channels=s.base_channels,
+        structure_channels=s.structure_channels,
+        style_dim=s.style_dim,
+        num_seg_classes=s.num_seg_classes,
+        attention_heads=s.attention_heads,
+        dropout=s.dropout,
+        msse_alpha=s.msse_alpha,
+        decoder_channels=s.decoder_channels,
+        style_channels=s.style_channels,
+    )
+
+
+def build_mean_network(config: ModelConfig) -> StructureMeanNetwork:
+    """The second-generation structure network: skip decoders and a style predictor (`structure.kind: mean`)."""
+    s = config.structure
+    return StructureMeanNetwork(
         num_contrasts=len(config.contrasts),
         base_channels=s.base_channels,
         structure_channels=s.structure_channels,

@@ -71,8 +71,14 @@ class AutoencoderConfig:
 
 @dataclass(frozen=True)
 class StructureConfig:
-    """Stage 1: structure encoders with HFIB, MMSF, MSSE, style encoders, AdaIN decoders, segmentation."""
+    """Stage 1: structure encoders with HFIB, MMSF, MSSE, style encoders, AdaIN decoders, segmentation.
 
+    `kind` "reference": decoders from F_s alone, each contrast with its own style code (trained as stage
+    "structure"); "mean": skip decoders and a style predictor, a deterministic mean of the missing contrasts from
+    the present ones only (`StructureMeanNetwork`, trained as stage "mean").
+    """
+
+    kind: str = "reference"
     base_channels: int = 8
     structure_channels: int = 64
     decoder_channels: int = 64
@@ -147,6 +153,7 @@ class TrainingConfig:
     structure: StageTraining = field(default_factory=lambda: StageTraining(steps=3000, batch_size=8))
     diffusion: StageTraining = field(default_factory=lambda: StageTraining(steps=6000, batch_size=32, ema_decay=0.999))
     regression: StageTraining = field(default_factory=lambda: StageTraining(steps=3000, batch_size=16))
+    mean: StageTraining = field(default_factory=lambda: StageTraining(steps=3000, batch_size=6))
     disc_start: int = 500
     seed: int = 0
     validation_fraction: float = 0.15
@@ -209,6 +216,7 @@ _NESTED: dict[tuple[str, str], type] = {
     ("TrainingConfig", "structure"): StageTraining,
     ("TrainingConfig", "diffusion"): StageTraining,
     ("TrainingConfig", "regression"): StageTraining,
+    ("TrainingConfig", "mean"): StageTraining,
 }
 
 
@@ -220,6 +228,8 @@ def config_from_dict(values: dict[str, Any], where: str = "config") -> ModelConf
         raise ValueError(f"{where}: data.image_size {config.data.image_size} must be a multiple of 8")
     if config.data.intensity_reference not in ("head", "brain"):
         raise ValueError(f"{where}: data.intensity_reference {config.data.intensity_reference!r} is not head or brain")
+    if config.structure.kind not in ("reference", "mean"):
+        raise ValueError(f"{where}: structure.kind {config.structure.kind!r} is not reference or mean")
     if config.autoencoder.kind not in ("vq", "kl"):
         raise ValueError(f"{where}: autoencoder.kind {config.autoencoder.kind!r} is not vq or kl")
     return config

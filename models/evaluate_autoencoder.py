@@ -1,6 +1,7 @@
 """The first stage's round trip on held-out subjects, in the evaluation's metric: the ceiling of every later stage.
 
     python -m models.evaluate_autoencoder --run RUN --data DIR [--split RUN/split.json] [--max-subjects N] [--out DIR]
+                                          [--weights RUN/autoencoder/checkpoint.pt]  (a run still training)
 
 Each held-out volume is brought to the model grid, every slice of each contrast is encoded and decoded by the
 run's autoencoder (its EMA weights where it keeps them), and PSNR / SSIM / MAE are taken inside the brain exactly
@@ -53,10 +54,12 @@ def bicubic_shrink(volume: np.ndarray, factor: float, slices: np.ndarray) -> np.
     return out
 
 
-def evaluate_round_trip(run: Path, data: Path, split_path: Path, layout: str, max_subjects: int | None) -> dict:
+def evaluate_round_trip(
+    run: Path, data: Path, split_path: Path, layout: str, max_subjects: int | None, weights: Path | None = None
+) -> dict:
     config = load_config(run / "config.yaml")
     autoencoder = build_autoencoder(config)
-    autoencoder.load_state_dict(stage_weights(run / "autoencoder" / "weights.pt", "autoencoder"))
+    autoencoder.load_state_dict(stage_weights(weights or run / "autoencoder" / "weights.pt", "autoencoder"))
     autoencoder.eval()
     # The bicubic shrink that keeps as many values per slice as the latent (c channels at 1/f the size).
     shrink = autoencoder.downsample_factor / np.sqrt(config.autoencoder.latent_channels)
@@ -115,12 +118,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--layout", choices=("brats", "wmh"), default="brats")
     parser.add_argument("--split", type=Path, help="split.json (default: RUN/split.json)")
     parser.add_argument("--max-subjects", type=int)
+    parser.add_argument(
+        "--weights", type=Path, help="weights.pt, checkpoint.pt or resume.pt (default: RUN/autoencoder/weights.pt)"
+    )
     parser.add_argument("--out", type=Path, help="folder for autoencoder.json and autoencoder.md")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    result = evaluate_round_trip(
-        args.run, args.data, args.split or args.run / "split.json", args.layout, args.max_subjects
-    )
+    split = args.split or args.run / "split.json"
+    result = evaluate_round_trip(args.run, args.data, split, args.layout, args.max_subjects, args.weights)
     table = markdown(result)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)

@@ -44,9 +44,12 @@ def _ema_unet(state: dict) -> dict:
 
 
 def stage_weights(path: Path, key: str, ema: bool = True) -> dict:
-    """A stage's module weights from its `weights.pt`: the EMA average where the stage keeps one."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    return _ema_unet(state["ema"]) if ema and "ema" in state else state[key]
+    """A stage's module weights (float32) from its `weights.pt`, a `checkpoint.pt` or a committed `resume.pt`:
+    the EMA average where the stage keeps one."""
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = state.get("modules", state)
+    weights = _ema_unet(state["ema"]) if ema and "ema" in state else state[key]
+    return {k: v.float() if torch.is_floating_point(v) else v for k, v in weights.items()}
 
 
 def export_run(run: Path, out: Path, version: str, name: str | None = None, ema: bool = True) -> Path:

@@ -28,8 +28,8 @@ from models.training.run import Run, open_run
 
 logger = logging.getLogger("models.train")
 STAGES = ("autoencoder", "structure", "diffusion")
-BASELINE_STAGES = ("regression",)
-"""Trained on request only (`--stage regression`), not by `--stage all`."""
+BASELINE_STAGES = ("regression", "mean")
+"""Trained on request only: the regression baseline, and the second generation's mean network (issue 17)."""
 
 
 def _training(config: ModelConfig, stage: str, max_minutes: float | None) -> StageTraining:
@@ -83,6 +83,7 @@ def train_stage(run: Run, stage: str, max_minutes: float | None = None, init_fro
     from models.training.autoencoder_stage import AutoencoderStage, latent_scale
     from models.training.diffusion_stage import DiffusionStage
     from models.training.kl_autoencoder_stage import KLAutoencoderStage
+    from models.training.mean_stage import MeanStage
     from models.training.structure_stage import StructureStage
 
     seed = run.config.training.seed
@@ -92,6 +93,8 @@ def train_stage(run: Run, stage: str, max_minutes: float | None = None, init_fro
         return json.loads((folder / "summary.json").read_text())
     if stage == "regression":
         trainer = RegressionStage(run.config, seed)
+    elif stage == "mean":
+        trainer = MeanStage(run.config, seed)
     elif stage == "autoencoder" and run.config.autoencoder.kind == "kl":
         trainer = KLAutoencoderStage(run.config, seed)
     elif stage == "autoencoder":
