@@ -6,6 +6,7 @@ from monai.networks.nets import DiffusionModelUNet
 from monai.networks.schedulers import DDIMScheduler, DDPMScheduler
 
 from models.config import DiffusionConfig, ModelConfig
+from models.diffusion.residual import residual_condition_channels
 from models.networks.autoencoder import VQAutoencoder
 from models.networks.kl_autoencoder import KLAutoencoder
 from models.networks.structure_mean import StructureMeanNetwork
@@ -78,9 +79,14 @@ def condition_channels(config: ModelConfig) -> int:
 def build_unet(config: ModelConfig) -> DiffusionModelUNet:
     d = config.diffusion
     latents = len(config.contrasts) * config.autoencoder.latent_channels
+    condition = condition_channels(config)
+    if d.kind == "residual":
+        condition = residual_condition_channels(
+            len(config.contrasts), config.autoencoder.latent_channels, config.structure.structure_channels
+        )
     return DiffusionModelUNet(
         spatial_dims=2,
-        in_channels=latents + condition_channels(config),
+        in_channels=latents + condition,
         out_channels=latents,
         channels=d.channels,
         attention_levels=d.attention_levels,
@@ -97,6 +103,7 @@ def _schedule_args(d: DiffusionConfig) -> dict:
         "beta_start": d.beta_start,
         "beta_end": d.beta_end,
         "clip_sample": False,
+        "prediction_type": "sample" if d.kind == "residual" else "epsilon",
     }
 
 

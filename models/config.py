@@ -106,6 +106,13 @@ class DiffusionConfig:
     beta_start: float = 0.0015
     beta_end: float = 0.0195
     use_structure: bool = True
+    kind: str = "reference"
+    """"reference": epsilon prediction over all contrasts' latents (0.2.x); "residual": the clean residual over
+    the mean network's latents (models/diffusion/residual.py), loss on missing contrasts only."""
+    min_snr_gamma: float = 5.0
+    """Residual kind: x0 loss weight min(SNR + 1, gamma); the noisiest steps (the one-step estimate) keep weight 1."""
+    bank_patterns: int = 2
+    bank_slice_stride: int = 2
 
 
 @dataclass(frozen=True)
@@ -174,6 +181,8 @@ class ModelConfig:
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     latent_scale: float = 1.0
+    residual_scale: float = 1.0
+    """Residual kind: 1 / std of the residual over the mean on training slices, so the diffusion sees unit variance."""
 
     @property
     def contrasts(self) -> tuple[str, ...]:
@@ -228,6 +237,10 @@ def config_from_dict(values: dict[str, Any], where: str = "config") -> ModelConf
         raise ValueError(f"{where}: data.image_size {config.data.image_size} must be a multiple of 8")
     if config.data.intensity_reference not in ("head", "brain"):
         raise ValueError(f"{where}: data.intensity_reference {config.data.intensity_reference!r} is not head or brain")
+    if config.diffusion.kind not in ("reference", "residual"):
+        raise ValueError(f"{where}: diffusion.kind {config.diffusion.kind!r} is not reference or residual")
+    if config.diffusion.kind == "residual" and config.structure.kind != "mean":
+        raise ValueError(f"{where}: diffusion.kind residual needs structure.kind mean (the mean it refines)")
     if config.structure.kind not in ("reference", "mean"):
         raise ValueError(f"{where}: structure.kind {config.structure.kind!r} is not reference or mean")
     if config.autoencoder.kind not in ("vq", "kl"):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from models.build import build_autoencoder, build_structure_network
+from models.build import build_autoencoder, build_mean_network, build_structure_network
 from models.config import ModelConfig, StageTraining
 from models.export import stage_weights
 from models.runtime import ensure_stack_size
@@ -28,8 +28,10 @@ from models.training.run import Run, open_run
 
 logger = logging.getLogger("models.train")
 STAGES = ("autoencoder", "structure", "diffusion")
-BASELINE_STAGES = ("regression", "mean")
-"""Trained on request only: the regression baseline, and the second generation's mean network (issue 17)."""
+GEN2_STAGES = ("autoencoder", "mean", "diffusion")
+"""The second generation (issue 17): `structure.kind: mean` and `diffusion.kind: residual`."""
+BASELINE_STAGES = ("regression",)
+"""Trained on request only (`--stage regression`), not by `--stage all`."""
 
 
 def _training(config: ModelConfig, stage: str, max_minutes: float | None) -> StageTraining:
@@ -84,6 +86,7 @@ def train_stage(run: Run, stage: str, max_minutes: float | None = None, init_fro
     from models.training.diffusion_stage import DiffusionStage
     from models.training.kl_autoencoder_stage import KLAutoencoderStage
     from models.training.mean_stage import MeanStage
+    from models.training.residual_stage import ResidualDiffusionStage
     from models.training.structure_stage import StructureStage
 
     seed = run.config.training.seed
@@ -101,6 +104,11 @@ def train_stage(run: Run, stage: str, max_minutes: float | None = None, init_fro
         trainer = AutoencoderStage(run.config, seed)
     elif stage == "structure":
         trainer = StructureStage(run.config, seed)
+    elif run.config.diffusion.kind == "residual":
+        autoencoder = _frozen(run, "autoencoder", build_autoencoder, "autoencoder")
+        mean_network = _frozen(run, "mean", build_mean_network, "structure")
+        config = run.config.replace(latent_scale=latent_scale_of(run))
+        trainer = ResidualDiffusionStage(config, autoencoder, mean_network, seed)
     else:
         autoencoder = _frozen(run, "autoencoder", build_autoencoder, "autoencoder")
         structure = None
@@ -113,6 +121,8 @@ def train_stage(run: Run, stage: str, max_minutes: float | None = None, init_fro
     train_bank, validation_bank = run.bank("train"), run.bank("validation") if run.split["validation"] else None
     if stage == "diffusion":
         train_bank = trainer.latent_bank(train_bank)
+        if run.config.diffusion.kind == "residual":
+            (folder / "residual_scale.json").write_text(json.dumps({"residual_scale": trainer.residual_scale}))
     summary = train_loop(trainer, folder, _training(run.config, stage, max_minutes), train_bank, validation_bank, seed)
     if stage == "autoencoder" and summary["finished"]:
         ema = getattr(trainer, "ema", None)
@@ -130,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--layout", choices=("brats", "wmh"), default="brats")
     parser.add_argument("--out", type=Path, required=True, help="run folder (created, or resumed)")
     parser.add_argument("--config", type=Path, help="model recipe YAML (default: the CPU configuration)")
-    parser.add_argument("--stage", choices=("all", *STAGES, *BASELINE_STAGES), default="all")
+    parser.add_argument("--stage", choices=("all", *STAGES, "mean", *BASELINE_STAGES), default="all")
     parser.add_argument("--max-minutes", type=float, help="stop each stage cleanly after this long (resumable)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
     parser.add_argument("--init-from", type=Path, help="model folder (models.export) whose weights start each stage")
@@ -151,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
 
         resume_from_snapshot(args.resume_from, args.out)
     run = open_run(args.out, args.data, args.layout, args.config, workers=args.cache_workers)
-    for stage in STAGES if args.stage == "all" else (args.stage,):
+    stages = GEN2_STAGES if run.config.structure.kind == "mean" else STAGES
+    for stage in stages if args.stage == "all" else (args.stage,):
         summary = train_stage(run, stage, args.max_minutes, args.init_from)
         logger.info("%s: %s", stage, summary)
         if not summary.get("finished"):

@@ -82,14 +82,18 @@ def build_latent_bank(
     patterns: int = 4,
     batch_size: int = 64,
     seed: int = 0,
+    availability_fn: Callable[[int, int, torch.Generator], torch.Tensor] = random_availability,
+    slice_stride: int = 1,
 ) -> LatentBank:
-    """Encode every slice of `bank` and (if `store_conditions`) compute its conditions for `patterns` masks."""
+    """Encode every `slice_stride`-th slice of `bank` and (if `store_conditions`) its conditions for `patterns`
+    masks drawn by `availability_fn(count, contrasts, generator)`."""
     generator = torch.Generator().manual_seed(seed)
+    chosen = np.arange(0, len(bank), slice_stride)
     contrasts = bank.images.shape[1]
-    available = random_availability(len(bank) * patterns, contrasts, generator).reshape(len(bank), patterns, contrasts)
+    available = availability_fn(len(chosen) * patterns, contrasts, generator).reshape(len(chosen), patterns, contrasts)
     latents, conditions = [], []
-    for start in tqdm(range(0, len(bank), batch_size), desc="latent bank", mininterval=10):
-        images = torch.from_numpy(bank.images[start : start + batch_size].astype(np.float32))
+    for start in tqdm(range(0, len(chosen), batch_size), desc="latent bank", mininterval=10):
+        images = torch.from_numpy(bank.images[chosen[start : start + batch_size]].astype(np.float32))
         z = codec.encode(images)
         latents.append(z.half())
         if store_conditions:
@@ -100,7 +104,7 @@ def build_latent_bank(
     stored = torch.cat(conditions) if store_conditions else None
     logger.info(
         "latent bank: %d slices x %d availability patterns%s",
-        len(bank),
+        len(chosen),
         patterns,
         f", {stored.numel() * 2 / 2**20:.0f} MiB of conditions" if stored is not None else "",
     )

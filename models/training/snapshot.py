@@ -17,7 +17,7 @@ from models.training.loop import RESUME, write_resume
 
 logger = logging.getLogger(__name__)
 
-LOGS = ("train.csv", "validation.csv", "summary.json", "curves.png", "latent_scale.json")
+LOGS = ("train.csv", "validation.csv", "summary.json", "curves.png", "latent_scale.json", "residual_scale.json")
 STAGE_NAMES = ("autoencoder", "structure", "mean", "diffusion", "regression")
 
 

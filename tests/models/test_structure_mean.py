@@ -1,17 +1,9 @@
 """The deterministic mean of the second generation: missing contrasts from the present ones only."""
 
-import copy
-import csv
-
-import pytest
 import torch
 
-from models.config import config_from_dict, save_config
 from models.networks.structure_mean import StructureMeanNetwork
-from models.train import train_stage
 from models.training.mean_stage import mean_availability
-from models.training.run import open_run
-from tests.models.conftest import TINY_RECIPE
 
 
 def _network() -> StructureMeanNetwork:
@@ -53,31 +45,3 @@ def test_half_the_masks_hide_exactly_one_contrast_and_one_always_stays():
     assert hidden.min() >= 1 and hidden.max() <= 3
     assert 0.45 < (hidden == 1).float().mean() < 0.55
     assert (hidden == 2).any() and (hidden == 3).any()
-
-
-def test_the_mean_stage_trains_and_validates_each_contrast(brats_folder, tmp_path):
-    recipe = copy.deepcopy(TINY_RECIPE)
-    recipe["structure"]["kind"] = "mean"
-    recipe["training"]["mean"] = {
-        "steps": 12,
-        "batch_size": 4,
-        "learning_rate": 0.003,
-        "log_every": 4,
-        "checkpoint_every": 12,
-        "ema_decay": 0.9,
-        "warmup_steps": 4,
-    }
-    save_config(config_from_dict(recipe), tmp_path / "recipe.yaml")
-    torch.manual_seed(0)
-    run = open_run(tmp_path / "run", brats_folder, "brats", tmp_path / "recipe.yaml")
-    summary = train_stage(run, "mean")
-    assert summary["finished"] and summary["step"] == 12
-    with open(run.root / "mean" / "train.csv") as f:
-        rows = list(csv.DictReader(f))
-    assert float(rows[-1]["missing"]) < float(rows[0]["missing"])
-    with open(run.root / "mean" / "validation.csv") as f:
-        validation = list(csv.DictReader(f))
-    assert {"t1_psnr", "t1ce_psnr", "t2_psnr", "flair_psnr", "psnr", "ssim"} <= set(validation[-1])
-    assert float(validation[-1]["psnr"]) == pytest.approx(
-        sum(float(validation[-1][f"{c}_psnr"]) for c in ("t1", "t1ce", "t2", "flair")) / 4
-    )

@@ -1,0 +1,140 @@
+"""The second generation trained end to end on tiny data: f = 4 autoencoder, mean network, residual diffusion;
+its autoencoder round trip, and a run resumed in a new folder from its committed snapshot."""
+
+import copy
+import csv
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+
+from models.config import config_from_dict, save_config
+from models.evaluate_autoencoder import main as evaluate_autoencoder
+from models.train import train_stage
+from models.training.kl_autoencoder_stage import KLAutoencoderStage
+from models.training.loop import RESUME, train_loop
+from models.training.run import open_run
+from models.training.snapshot import resume_from_snapshot, write_snapshot
+from tests.models.conftest import TINY_RECIPE
+
+
+def _rows(path) -> list[dict]:
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def gen2_config():
+    recipe = copy.deepcopy(TINY_RECIPE)
+    recipe["data"].update(intensity_reference="brain")
+    recipe["autoencoder"] = {
+        "kind": "kl",
+        "channels": [8, 16, 16],
+        "latent_channels": 4,
+        "norm_num_groups": 8,
+        "train_crop": 32,
+    }
+    recipe["structure"]["kind"] = "mean"
+    recipe["diffusion"].update(kind="residual", bank_patterns=2, bank_slice_stride=3)
+    training = recipe["training"]
+    training["autoencoder"] = {
+        "steps": 20,
+        "batch_size": 8,
+        "learning_rate": 0.003,
+        "log_every": 5,
+        "checkpoint_every": 10,
+        "warmup_steps": 5,
+        "cosine_decay": True,
+        "ema_decay": 0.9,
+    }
+    training["mean"] = {"steps": 8, "batch_size": 4, "learning_rate": 0.003, "log_every": 4, "checkpoint_every": 8}
+    training["diffusion"] = {
+        "steps": 10,
+        "batch_size": 8,
+        "learning_rate": 0.002,
+        "log_every": 5,
+        "checkpoint_every": 10,
+    }
+    return config_from_dict(recipe)
+
+
+@pytest.fixture(scope="module")
+def gen2_run(gen2_config, brats_folder, tmp_path_factory):
+    torch.manual_seed(0)
+    root = tmp_path_factory.mktemp("gen2")
+    save_config(gen2_config, root / "recipe.yaml")
+    run = open_run(root / "run", brats_folder, "brats", root / "recipe.yaml")
+    summaries = {stage: train_stage(run, stage) for stage in ("autoencoder", "mean", "diffusion")}
+    return run, summaries
+
+
+def test_every_stage_finishes(gen2_run):
+    run, summaries = gen2_run
+    assert all(s["finished"] for s in summaries.values())
+    assert json.loads((run.root / "autoencoder" / "latent_scale.json").read_text())["latent_scale"] > 0
+    assert json.loads((run.root / "diffusion" / "residual_scale.json").read_text())["residual_scale"] > 0
+
+
+def test_autoencoder_loss_falls_and_validates_inside_the_brain(gen2_run):
+    run, _ = gen2_run
+    rows = _rows(run.root / "autoencoder" / "train.csv")
+    assert float(rows[-1]["l1"]) < 0.85 * float(rows[0]["l1"])
+    validation = _rows(run.root / "autoencoder" / "validation.csv")
+    assert len(validation) == 2 and all(0 < float(r["brain_psnr"]) < 60 for r in validation)
+
+
+def test_mean_validates_each_contrast_hidden_alone(gen2_run):
+    run, _ = gen2_run
+    last = _rows(run.root / "mean" / "validation.csv")[-1]
+    assert float(last["psnr"]) == pytest.approx(
+        sum(float(last[f"{c}_psnr"]) for c in ("t1", "t1ce", "t2", "flair")) / 4
+    )
+
+
+def test_residual_diffusion_is_scored_against_its_mean(gen2_run):
+    run, _ = gen2_run
+    last = _rows(run.root / "diffusion" / "validation.csv")[-1]
+    assert {"mean_psnr", "refined_psnr", "mean_ssim", "refined_ssim"} <= set(last)
+    assert all(0 < float(last[k]) < 60 for k in ("mean_psnr", "refined_psnr"))
+
+
+def test_round_trip_is_scored_against_a_bicubic_code_of_the_same_size(gen2_run, brats_folder, tmp_path):
+    run, _ = gen2_run
+    assert evaluate_autoencoder(["--run", str(run.root), "--data", str(brats_folder), "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "autoencoder.json").read_text())
+    assert set(result["summary"]) == {"autoencoder", "bicubic-2x"}
+    assert 0 < result["summary"]["autoencoder"]["all"]["psnr"] < 60
+    assert "| autoencoder |" in (tmp_path / "autoencoder.md").read_text()
+
+
+def test_a_snapshot_resumes_in_a_new_run_folder(gen2_config, gen2_run, tmp_path):
+    run, _ = gen2_run
+    training = gen2_config.training.autoencoder
+    source = tmp_path / "source"
+    train_loop(
+        KLAutoencoderStage(gen2_config, 1),
+        source / "autoencoder",
+        replace(training, steps=4),
+        run.bank("train"),
+        None,
+        1,
+    )
+    for name in ("config.yaml", "split.json"):
+        (source / name).write_bytes((run.root / name).read_bytes())
+    assert write_snapshot(source, tmp_path / "snapshot") == ["autoencoder"]
+    saved = torch.load(tmp_path / "snapshot" / "autoencoder" / RESUME, weights_only=True)
+    assert saved["step"] == 4 and "optimizers" not in saved
+    assert all(v.dtype == torch.float16 for v in saved["modules"]["ema"].values() if v.is_floating_point())
+
+    resume_from_snapshot(tmp_path / "snapshot", tmp_path / "resumed")
+    resumed = KLAutoencoderStage(gen2_config, 1)
+    summary = train_loop(
+        resumed, tmp_path / "resumed" / "autoencoder", replace(training, steps=6), run.bank("train"), None, 1
+    )
+    assert summary["step"] == 6
+    assert [int(r["step"]) for r in _rows(tmp_path / "resumed" / "autoencoder" / "train.csv")][-1] == 6
+    checkpoint = torch.load(source / "autoencoder" / "checkpoint.pt", weights_only=False)["modules"]["autoencoder"]
+    for name, value in saved["modules"]["autoencoder"].items():
+        if value.is_floating_point():
+            assert torch.allclose(value.float(), checkpoint[name], atol=1e-3, rtol=1e-3), name
