@@ -119,6 +119,9 @@ class DiffusionConfig:
 class SamplerConfig:
     """The default sampler at inference: DDIM with few steps, observed latents kept fixed.
 
+    `kind`: "ddim" or "ddpm" (the 1000-step reference); for second-generation models also "mean" (the mean
+    network alone) and "onestep" (the mean refined by the residual diffusion's one-step clean estimate).
+
     `shared_noise` starts every slice from the same noise draw: with DDIM (eta 0) the result is then a
     smooth function of each slice's condition, so neighbouring slices differ by their anatomy, not by
     their noise (less striping on sagittal and coronal reformats).
@@ -241,6 +244,10 @@ def config_from_dict(values: dict[str, Any], where: str = "config") -> ModelConf
         raise ValueError(f"{where}: diffusion.kind {config.diffusion.kind!r} is not reference or residual")
     if config.diffusion.kind == "residual" and config.structure.kind != "mean":
         raise ValueError(f"{where}: diffusion.kind residual needs structure.kind mean (the mean it refines)")
+    if config.sampler.kind not in ("ddim", "ddpm", "mean", "onestep"):
+        raise ValueError(f"{where}: sampler.kind {config.sampler.kind!r} is not ddim, ddpm, mean or onestep")
+    if config.sampler.kind in ("mean", "onestep") and config.diffusion.kind != "residual":
+        raise ValueError(f"{where}: sampler.kind {config.sampler.kind} needs diffusion.kind residual")
     if config.structure.kind not in ("reference", "mean"):
         raise ValueError(f"{where}: structure.kind {config.structure.kind!r} is not reference or mean")
     if config.autoencoder.kind not in ("vq", "kl"):

@@ -41,7 +41,10 @@ SAMPLER_OPTIONS = ("shared", "independent", "replace", "noreplace")
 
 
 def parse_samplers(text: str, default: SamplerConfig) -> list[SamplerConfig]:
-    """'ddim:20,ddim:20:shared,ddpm:1000' -> sampler settings (the model's default when empty).
+    """'ddim:20,ddim:20:shared,ddpm:1000,mean,onestep' -> sampler settings (the model's default when empty).
+
+    Second-generation models also take "mean" (the mean network alone, no diffusion) and "onestep" (the mean
+    refined by the diffusion's one-step clean estimate).
 
     Options after the steps: shared / independent (one noise draw for all slices, or one per slice),
     replace / noreplace (keep the present contrasts' latents fixed during sampling, or not), etaX (DDIM's
@@ -52,8 +55,11 @@ def parse_samplers(text: str, default: SamplerConfig) -> list[SamplerConfig]:
     samplers = []
     for item in text.split(","):
         kind, *rest = item.split(":")
+        if kind in ("mean", "onestep"):
+            samplers.append(replace(default, kind=kind, steps=1))
+            continue
         if kind not in ("ddim", "ddpm"):
-            raise ValueError(f"sampler {item!r}: kind must be ddim or ddpm")
+            raise ValueError(f"sampler {item!r}: kind must be ddim, ddpm, mean or onestep")
         steps = int(rest[0]) if rest and rest[0] else default.steps
         sampler = replace(default, kind=kind, steps=steps)
         for option in rest[1:]:
@@ -74,6 +80,8 @@ def parse_samplers(text: str, default: SamplerConfig) -> list[SamplerConfig]:
 
 
 def sampler_label(sampler: SamplerConfig) -> str:
+    if sampler.kind in ("mean", "onestep"):
+        return f"msgldm-{sampler.kind}"
     steps = sampler.steps if sampler.kind == "ddim" else 1000
     return (
         f"msgldm-{sampler.kind}{steps}"

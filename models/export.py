@@ -57,7 +57,11 @@ def export_run(run: Path, out: Path, version: str, name: str | None = None, ema:
     config = load_config(run / "config.yaml")
     scale = json.loads((run / "autoencoder" / "latent_scale.json").read_text())["latent_scale"]
     config = config.replace(latent_scale=scale, version=version, name=name or config.name)
-    stages = {s: run / s / WEIGHTS for s in ("autoencoder", "structure", "diffusion")}
+    gen2 = config.structure.kind == "mean"
+    if gen2:
+        residual = json.loads((run / "diffusion" / "residual_scale.json").read_text())["residual_scale"]
+        config = config.replace(residual_scale=residual)
+    stages = {s: run / s / WEIGHTS for s in ("autoencoder", "mean" if gen2 else "structure", "diffusion")}
     missing = [
         str(p) for s, p in stages.items() if not p.is_file() and (s != "structure" or config.diffusion.use_structure)
     ]
@@ -67,7 +71,9 @@ def export_run(run: Path, out: Path, version: str, name: str | None = None, ema:
         "autoencoder": _half(stage_weights(stages["autoencoder"], "autoencoder", ema)),
         "unet": _half(stage_weights(stages["diffusion"], "unet", ema)),
     }
-    if config.diffusion.use_structure:
+    if gen2:
+        weights["mean"] = _half(stage_weights(stages["mean"], "structure", ema))
+    elif config.diffusion.use_structure:
         weights["structure"] = _half(torch.load(stages["structure"], weights_only=True)["structure"])
     out.mkdir(parents=True, exist_ok=True)
     torch.save(weights, out / WEIGHTS)

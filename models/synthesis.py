@@ -20,11 +20,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.build import build_autoencoder, build_ddim, build_ddpm, build_structure_network, build_unet
+from models.build import (
+    build_autoencoder,
+    build_ddim,
+    build_ddpm,
+    build_mean_network,
+    build_structure_network,
+    build_unet,
+)
 from models.config import ModelConfig, SamplerConfig, load_config
 from models.data.preprocessing import ModelGridVolume, to_model_grid
 from models.data.resampling import resample_to_grid
 from models.diffusion.latents import LatentCodec, latent_channel_mask
+from models.diffusion.residual import make_residual_condition, refine_residual
 from models.diffusion.sampler import sample_latents
 from models.export import CHECKSUM, CONFIG, WEIGHTS, sha256
 from models.runtime import choose_device
@@ -53,7 +61,12 @@ class Synthesizer:
         autoencoder.load_state_dict({k: v.float() for k, v in weights["autoencoder"].items()})
         self.codec = LatentCodec(autoencoder.to(device).eval(), config.latent_scale)
         self.structure = None
-        if config.diffusion.use_structure:
+        self.mean = None
+        if config.structure.kind == "mean":
+            self.mean = build_mean_network(config)
+            self.mean.load_state_dict({k: v.float() for k, v in weights["mean"].items()})
+            self.mean = self.mean.to(device).eval()
+        elif config.diffusion.use_structure:
             self.structure = build_structure_network(config)
             self.structure.load_state_dict({k: v.float() for k, v in weights["structure"].items()})
             self.structure = self.structure.to(device).eval()
@@ -136,6 +149,8 @@ class Synthesizer:
         self.check_request(grid.contrasts, missing)
         self._check_grid(grid)
         sampler = sampler or self.config.sampler
+        if self.mean is not None:
+            return self._synthesize_residual(grid, missing, seed, sampler, progress)
         slices = grid.slice_indices(1e-6)
         contrasts = self.contrasts
         size, depth = grid.images.shape[1], grid.images.shape[3]
@@ -194,6 +209,75 @@ class Synthesizer:
             volume = outputs[contrasts.index(contrast)]
             result[contrast] = np.where(grid.foreground, volume, -1.0).astype(np.float32)
         return result
+
+    def _model_inputs(self, grid: ModelGridVolume) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
+        """Foreground slice indices, the slices (N, M, S, S) with zeros for missing contrasts, availability (N, M)."""
+        slices = grid.slice_indices(1e-6)
+        size = grid.images.shape[1]
+        images = torch.zeros(len(slices), len(self.contrasts), size, size)
+        for j, contrast in enumerate(self.contrasts):
+            if contrast in grid.contrasts:
+                images[:, j] = torch.from_numpy(np.moveaxis(grid.image(contrast)[..., slices], -1, 0))
+        available = torch.tensor([c in grid.contrasts for c in self.contrasts]).expand(len(slices), -1)
+        return slices, images, available
+
+    def _synthesize_residual(
+        self,
+        grid: ModelGridVolume,
+        missing: list[str],
+        seed: int,
+        sampler: SamplerConfig,
+        progress: Progress | None,
+    ) -> dict[str, np.ndarray]:
+        """Second generation: the mean network's prediction, refined by the residual diffusion.
+
+        `sampler.kind` "mean": the mean alone (no diffusion); "onestep": the mean refined by the UNet's one-step
+        clean estimate (deterministic, one network evaluation); "ddim": a sample in `sampler.steps` steps from
+        noise (one draw shared by every slice with `shared_noise`).
+        """
+        slices, images, available = self._model_inputs(grid)
+        wanted = [self.contrasts.index(c) for c in missing]
+        size, depth = grid.images.shape[1], grid.images.shape[3]
+        c = self.codec.channels
+        generator = torch.Generator().manual_seed(seed)
+        latent_size = size // self.codec.autoencoder.downsample_factor
+        latent_shape = (len(slices), len(self.contrasts) * c, latent_size, latent_size)
+        noise = None
+        if sampler.kind == "ddim":
+            if sampler.shared_noise:
+                noise = torch.randn((1, *latent_shape[1:]), generator=generator).expand(latent_shape).contiguous()
+            else:
+                noise = torch.randn(latent_shape, generator=generator)
+        scheduler = build_ddim(self.config)
+        scheduler.set_timesteps(sampler.steps if sampler.kind == "ddim" else 1)
+        outputs = np.full((len(wanted), size, size, depth), -1.0, dtype=np.float32)
+        batches = list(range(0, len(slices), sampler.batch_size))
+        for number, start in enumerate(batches):
+            part = slice(start, start + sampler.batch_size)
+            x, mask = images[part].to(self.device), available[part].to(self.device)
+            condition, mean_images = make_residual_condition(self.mean, self.codec, x, mask)
+            if sampler.kind == "mean":
+                decoded = mean_images[:, wanted]
+            else:
+                latents = refine_residual(
+                    self.unet,
+                    scheduler,
+                    condition,
+                    None if noise is None else noise[part].to(self.device),
+                    residual_scale=self.config.residual_scale,
+                    eta=sampler.eta,
+                    generator=generator,
+                )
+                decoded = self._decode_missing(latents, wanted)
+            decoded = decoded.float().cpu().numpy()
+            for k in range(len(wanted)):
+                outputs[k][..., slices[part]] = np.moveaxis(decoded[:, k], 0, -1)
+            if progress is not None:
+                progress(number + 1, len(batches))
+        return {
+            contrast: np.where(grid.foreground, outputs[k], -1.0).astype(np.float32)
+            for k, contrast in enumerate(missing)
+        }
 
     def _encode_present(self, images: torch.Tensor, present: list[int]) -> torch.Tensor:
         """Stacked latents of every contrast, zeros where the contrast is absent."""

@@ -6,6 +6,7 @@ import csv
 import json
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 
@@ -138,3 +139,38 @@ def test_a_snapshot_resumes_in_a_new_run_folder(gen2_config, gen2_run, tmp_path)
     for name, value in saved["modules"]["autoencoder"].items():
         if value.is_floating_point():
             assert torch.allclose(value.float(), checkpoint[name], atol=1e-3, rtol=1e-3), name
+
+
+@pytest.fixture(scope="module")
+def gen2_model(gen2_run, tmp_path_factory):
+    from models.export import export_run
+
+    run, _ = gen2_run
+    return export_run(run.root, tmp_path_factory.mktemp("gen2model") / "model", version="0.3.0-test")
+
+
+def test_the_exported_model_synthesizes_by_each_output_kind(gen2_run, gen2_model, brats_folder):
+    from models.config import SamplerConfig
+    from models.data.layouts import find_brats_cases
+    from models.data.slices import load_case_on_grid
+    from models.evaluation.scenarios import present_only
+    from models.synthesis import Synthesizer
+
+    run, _ = gen2_run
+    synthesizer = Synthesizer.load(gen2_model)
+    assert synthesizer.config.residual_scale > 0 and synthesizer.mean is not None
+    case = next(c for c in find_brats_cases(brats_folder) if c.case_id in run.split["test"])
+    grid = load_case_on_grid(case, synthesizer.config.data)
+    given = present_only(grid, ("t2", "flair"))
+    outputs = {}
+    for kind, steps, seed in (("mean", 1, 0), ("onestep", 1, 0), ("onestep", 1, 5), ("ddim", 3, 0), ("ddim", 3, 5)):
+        sampler = SamplerConfig(kind=kind, steps=steps, batch_size=16)
+        result = synthesizer.synthesize_grid(given, ["t2", "flair"], seed=seed, sampler=sampler)
+        assert set(result) == {"t2", "flair"}
+        for volume in result.values():
+            assert volume.shape == grid.images.shape[1:] and volume.min() >= -1 and volume.max() <= 1
+            assert (volume[~grid.foreground] == -1).all()
+        outputs[kind, seed] = result["flair"]
+    assert np.array_equal(outputs["onestep", 0], outputs["onestep", 5])  # deterministic: no noise is drawn
+    assert not np.array_equal(outputs["ddim", 0], outputs["ddim", 5])
+    assert not np.array_equal(outputs["mean", 0], outputs["onestep", 0])
