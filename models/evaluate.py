@@ -30,7 +30,7 @@ from models.data.layouts import find_cases
 from models.data.slices import load_case_on_grid
 from models.evaluation.report import markdown_table, reformat_table, summarise
 from models.evaluation.scenarios import parse_scenarios, present_only, scenario_name
-from models.metrics import image_metrics, reformat_metrics, region_metrics
+from models.metrics import high_frequency_ratio, image_metrics, reformat_metrics, region_metrics
 from models.runtime import ensure_stack_size
 from models.synthesis import Synthesizer
 
@@ -111,6 +111,7 @@ def _score(prediction: np.ndarray, truth: np.ndarray, brain: np.ndarray, lesion:
     if "lesion" in regions:
         row.update(lesion_psnr=regions["lesion"]["psnr"], lesion_ssim=regions["lesion"]["ssim"])
     row.update(reformat_metrics(prediction, truth, brain))
+    row["high_frequency_ratio"] = high_frequency_ratio(prediction, truth, brain)
     return row
 
 

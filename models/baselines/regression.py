@@ -2,10 +2,11 @@
 
 Input: the four contrasts (missing ones zeroed) and one availability map
 per contrast, on the model grid's axial slices; output: all four contrasts,
-the L1 loss taken on the missing ones inside the head. One network serves
-every scenario, as MSG-LDM does, trained with the same random availability
-(1 to 3 contrasts present). Deterministic and fast, it shows what the
-diffusion and the structure guidance add over plain supervised regression.
+the L1 loss taken on the missing ones inside the head (weighted towards the
+brain). One network serves every scenario, as MSG-LDM does, trained on the
+mean network's recipe (masks, flips, schedule, EMA). Deterministic and fast,
+it shows what the diffusion and the structure guidance add over plain
+supervised regression.
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 from monai.networks.nets import BasicUNet
+from torch.optim.swa_utils import AveragedModel
 
 from models.config import ModelConfig
 from models.data.preprocessing import ModelGridVolume
 from models.data.slices import SliceBank, SliceBatch
-from models.diffusion.latents import random_availability
+from models.export import stage_weights
+from models.training.mean_stage import flip_batch, head_weights, hidden_alone_scores, mean_availability
+from models.training.schedule import warmup_ema
 
 FEATURES = (16, 32, 64, 128, 128, 16)
 """BasicUNet widths (encoder levels, then the last decoder level): about 2 M parameters."""
@@ -34,40 +38,51 @@ def regression_inputs(images: torch.Tensor, available: torch.Tensor) -> torch.Te
 
 
 class RegressionStage:
-    """Training of the regression baseline (same loop, checkpoints and logs as the MSG-LDM stages)."""
+    """Training of the regression baseline, on the mean network's recipe so the comparison is fair.
+
+    Same loop, data, masks (half single-missing), left-right flips, brain-weighted L1 on the missing contrasts,
+    learning-rate schedule and EMA as `models.training.mean_stage`; its validation scores each contrast hidden
+    alone exactly as the mean's does. Only the network differs.
+    """
 
     def __init__(self, config: ModelConfig, seed: int = 0):
         t = config.training.regression
+        self.config = config
         self.contrasts = len(config.contrasts)
         self.network = build_regression_unet(self.contrasts)
-        self.modules = {"regression": self.network}
-        self.optimizers = {"regression": torch.optim.Adam(self.network.parameters(), lr=t.learning_rate)}
+        self.ema = AveragedModel(self.network, multi_avg_fn=warmup_ema(t.ema_decay or 0.999))
+        self.modules = {"regression": self.network, "ema": self.ema}
+        self.optimizers = {
+            "regression": torch.optim.AdamW(self.network.parameters(), lr=t.learning_rate, weight_decay=t.weight_decay)
+        }
         self.generator = torch.Generator().manual_seed(seed)
 
-    def _loss(self, images: torch.Tensor, available: torch.Tensor, head: torch.Tensor) -> torch.Tensor:
-        prediction = self.network(regression_inputs(images, available))
-        weight = (~available).float()[:, :, None, None] * head[:, None]
-        return torch.sum(torch.abs(prediction - images) * weight) / weight.sum().clamp_min(1.0)
+    def _loss(self, network, batch: SliceBatch, available: torch.Tensor) -> torch.Tensor:
+        prediction = network(regression_inputs(batch.images, available))
+        weights = head_weights(batch.images, batch.brain_mask, self.config.autoencoder.brain_weight)
+        weights = (~available).float()[:, :, None, None] * weights
+        return torch.sum(torch.abs(prediction - batch.images) * weights) / weights.sum().clamp_min(1.0)
 
     def train_step(self, batch: SliceBatch, step: int) -> dict[str, float]:
-        images = batch.images
-        available = random_availability(images.shape[0], self.contrasts, self.generator)
-        available[available.all(dim=1), 0] = False  # at least one missing, or there is nothing to learn
-        head = (images > -1.0 + 1e-3).any(dim=1).float()
-        loss = self._loss(images, available, head)
+        available = mean_availability(batch.images.shape[0], self.contrasts, self.generator)
+        batch = flip_batch(batch, torch.rand(batch.images.shape[0], generator=self.generator) < 0.5)
+        loss = self._loss(self.network, batch, available)
         self.optimizers["regression"].zero_grad(set_to_none=True)
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.network.parameters(), 1.0)
         self.optimizers["regression"].step()
+        self.ema.update_parameters(self.network)
         return {"l1": float(loss.detach())}
 
     @torch.no_grad()
     def validate(self, bank: SliceBank) -> dict[str, float]:
-        generator = torch.Generator().manual_seed(99)
-        images = torch.from_numpy(bank.images[:: max(1, len(bank) // 64)].astype("float32"))
-        available = random_availability(images.shape[0], self.contrasts, generator)
-        available[available.all(dim=1), 0] = False
-        head = (images > -1.0 + 1e-3).any(dim=1).float()
-        return {"l1": float(self._loss(images, available, head))}
+        """The EMA network with each contrast hidden alone on fixed validation slices (as the mean's validation)."""
+        network = self.ema.module
+        return hidden_alone_scores(
+            bank,
+            self.config.contrasts,
+            lambda images, available, j: network(regression_inputs(images, available))[:, j],
+        )
 
 
 class RegressionBaseline:
@@ -83,8 +98,7 @@ class RegressionBaseline:
     @classmethod
     def load(cls, weights_path, config: ModelConfig) -> RegressionBaseline:
         network = build_regression_unet(len(config.contrasts))
-        state = torch.load(weights_path, map_location="cpu", weights_only=True)
-        network.load_state_dict({k: v.float() for k, v in state["regression"].items()})
+        network.load_state_dict(stage_weights(weights_path, "regression"))
         return cls(network, config.contrasts)
 
     @torch.no_grad()

@@ -114,21 +114,32 @@ class MeanStage:
     @torch.no_grad()
     def validate(self, bank: SliceBank) -> dict[str, float]:
         """The EMA mean of each contrast hidden alone, on fixed validation slices, in the evaluation's metric."""
-        index = slice(None, None, max(1, len(bank) // 24))
-        images = torch.from_numpy(bank.images[index].astype("float32"))
-        brain = np.moveaxis(bank.brain_mask[index].astype(bool), 0, -1)
-        scores = {}
-        for j, contrast in enumerate(self.config.contrasts):
-            available = torch.ones(images.shape[0], self.contrasts, dtype=torch.bool)
-            available[:, j] = False
-            predicted = self.ema.module.predict(images, available, wanted=[j])
-            volume = np.moveaxis(predicted[:, 0].numpy(), 0, -1)
-            truth = np.moveaxis(images[:, j].numpy(), 0, -1)
-            scores[contrast] = image_metrics(volume, truth, brain)
-        row = {f"{c}_psnr": s["psnr"] for c, s in scores.items()}
-        row["psnr"] = float(np.mean([s["psnr"] for s in scores.values()]))
-        row["ssim"] = float(np.mean([s["ssim"] for s in scores.values()]))
-        return row
+        network = self.ema.module
+        return hidden_alone_scores(
+            bank, self.config.contrasts, lambda images, available, j: network.predict(images, available, [j])[:, 0]
+        )
+
+
+def hidden_alone_scores(bank: SliceBank, contrasts: tuple[str, ...], predict) -> dict[str, float]:
+    """PSNR per contrast (and mean PSNR, SSIM) with each contrast hidden alone on every 1/24th validation slice.
+
+    `predict(images, available, j)` -> (N, H, W) prediction of contrast j. Slices are stacked as one volume and
+    scored inside the brain as `models.evaluate` scores (models/metrics.py).
+    """
+    index = slice(None, None, max(1, len(bank) // 24))
+    images = torch.from_numpy(bank.images[index].astype("float32"))
+    brain = np.moveaxis(bank.brain_mask[index].astype(bool), 0, -1)
+    scores = {}
+    for j, contrast in enumerate(contrasts):
+        available = torch.ones(images.shape[0], len(contrasts), dtype=torch.bool)
+        available[:, j] = False
+        volume = np.moveaxis(predict(images, available, j).clamp(-1, 1).numpy(), 0, -1)
+        truth = np.moveaxis(images[:, j].numpy(), 0, -1)
+        scores[contrast] = image_metrics(volume, truth, brain)
+    row = {f"{c}_psnr": s["psnr"] for c, s in scores.items()}
+    row["psnr"] = float(np.mean([s["psnr"] for s in scores.values()]))
+    row["ssim"] = float(np.mean([s["ssim"] for s in scores.values()]))
+    return row
 
 
 def flip_batch(batch: SliceBatch, flip: torch.Tensor) -> SliceBatch:

@@ -59,3 +59,18 @@ def test_striped_volume_has_high_through_plane_energy():
     mask = np.ones(smooth.shape, bool)
     assert reformat_metrics(striped, smooth, mask)["gradient_energy_ratio"] > 2
     assert reformat_metrics(smooth, smooth, mask)["gradient_energy_ratio"] == pytest.approx(1.0)
+
+
+def test_high_frequency_ratio_tells_blur_from_noise():
+    from scipy import ndimage
+
+    from models.metrics import high_frequency_ratio
+
+    rng = np.random.default_rng(3)
+    truth = ndimage.gaussian_filter(rng.normal(size=(40, 40, 6)), (1.0, 1.0, 0))
+    mask = np.ones(truth.shape, bool)
+    blurred = ndimage.gaussian_filter(truth, (2.0, 2.0, 0))
+    noisy = truth + rng.normal(scale=truth.std(), size=truth.shape)
+    assert high_frequency_ratio(truth, truth, mask) == pytest.approx(1.0)
+    assert high_frequency_ratio(blurred, truth, mask) < 0.5
+    assert high_frequency_ratio(noisy, truth, mask) > 1.5
