@@ -117,3 +117,28 @@ def high_frequency_ratio(prediction: np.ndarray, truth: np.ndarray, mask: np.nda
     high_p = p - ndimage.gaussian_filter(p, sigma, mode="reflect")
     high_t = t - ndimage.gaussian_filter(t, sigma, mode="reflect")
     return float(np.mean(high_p[mask] ** 2) / max(np.mean(high_t[mask] ** 2), 1e-12))
+
+
+def paper_metrics(prediction: np.ndarray, truth: np.ndarray, brain: np.ndarray) -> dict[str, float]:
+    """PSNR and SSIM as synthesis papers on BraTS report them, for comparison with published tables only.
+
+    Skull-stripped (zero outside the brain), each volume min-max scaled to [0, 1] over the brain, then PSNR and
+    SSIM over whole axial slices (every slice holding brain), background included: the zero background both
+    share raises the numbers well above the in-brain metric of `image_metrics`.
+    """
+    brain = brain.astype(bool)
+    slices = np.flatnonzero(brain.any(axis=(0, 1)))
+    if slices.size == 0:
+        raise ValueError("paper_metrics: empty brain mask")
+
+    def stripped(volume: np.ndarray) -> np.ndarray:
+        low, high = volume[brain].min(), volume[brain].max()
+        scaled = np.clip((volume - low) / max(high - low, 1e-8), 0.0, 1.0)
+        return np.where(brain, scaled, 0.0)[..., slices]
+
+    p, t = stripped(prediction), stripped(truth)
+    mse = float(np.mean((p - t) ** 2))
+    return {
+        "paper_psnr": float(10 * np.log10(1.0 / max(mse, 1e-12))),
+        "paper_ssim": float(ssim_map(p, t, PLANES["axial"]).mean()),
+    }

@@ -174,3 +174,16 @@ def test_the_exported_model_synthesizes_by_each_output_kind(gen2_run, gen2_model
     assert np.array_equal(outputs["onestep", 0], outputs["onestep", 5])  # deterministic: no noise is drawn
     assert not np.array_equal(outputs["ddim", 0], outputs["ddim", 5])
     assert not np.array_equal(outputs["mean", 0], outputs["onestep", 0])
+
+
+def test_evaluation_scores_the_mean_and_the_refinement_in_one_run(gen2_run, gen2_model, brats_folder, tmp_path):
+    from models.evaluate import main
+
+    run, _ = gen2_run
+    args = ["--model", str(gen2_model), "--data", str(brats_folder), "--split", str(run.root / "split.json")]
+    args += ["--out", str(tmp_path), "--scenarios", "flair", "--max-slices", "4", "--samplers", "onestep,mean"]
+    args += ["--baselines", "", "--max-subjects", "1"]
+    assert main(args) == 0
+    result = json.loads((tmp_path / "evaluation.json").read_text())
+    assert result["methods"] == ["msgldm-onestep", "msgldm-mean"]
+    assert "msgldm-onestep - msgldm-mean (psnr)" in (tmp_path / "evaluation.md").read_text()

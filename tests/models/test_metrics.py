@@ -74,3 +74,17 @@ def test_high_frequency_ratio_tells_blur_from_noise():
     assert high_frequency_ratio(truth, truth, mask) == pytest.approx(1.0)
     assert high_frequency_ratio(blurred, truth, mask) < 0.5
     assert high_frequency_ratio(noisy, truth, mask) > 1.5
+
+
+def test_paper_metrics_count_the_shared_background():
+    from models.metrics import paper_metrics
+
+    rng = np.random.default_rng(4)
+    truth = rng.uniform(size=(32, 32, 4))
+    prediction = np.clip(truth + rng.normal(scale=0.1, size=truth.shape), 0, 1)
+    brain = np.zeros(truth.shape, bool)
+    brain[8:24, 8:24] = True
+    inside = image_metrics(prediction, truth, brain)["psnr"]
+    paper = paper_metrics(prediction, truth, brain)
+    assert paper["paper_psnr"] > inside + 3  # three quarters of each slice is shared zero background
+    assert paper_metrics(truth, truth, brain)["paper_ssim"] == pytest.approx(1.0)

@@ -139,8 +139,10 @@ def test_evaluate_command_writes_a_table_per_scenario_with_the_baseline(trained,
     assert result["methods"] == ["msgldm-ddim5", "nearest"]
     assert {r["scenario"] for r in result["summary"]} == {"t1+t1ce+t2 -> flair", "t1+t2 -> t1ce+flair"}
     assert all(0 < r["ssim"] <= 1 and r["psnr"] > 0 for r in result["summary"])
+    assert all(r["high_frequency_ratio"] > 0.0 and r["paper_psnr"] > r["psnr"] for r in result["summary"])
     table = (out / "evaluation.md").read_text()
     assert "| t1+t2 -> t1ce+flair | t1ce |" in table and "python -m models.evaluate" in table
+    assert "msgldm-ddim5 - nearest (psnr)" in table and "As papers report it" in table
 
 
 @pytest.mark.parametrize("stage", ["autoencoder", "structure"])
