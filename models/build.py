@@ -9,6 +9,7 @@ from models.config import DiffusionConfig, ModelConfig
 from models.diffusion.residual import residual_condition_channels
 from models.networks.autoencoder import VQAutoencoder
 from models.networks.kl_autoencoder import KLAutoencoder
+from models.networks.regression_unet import RegressionMean
 from models.networks.structure_mean import StructureMeanNetwork
 from models.networks.structure_network import StructureNetwork
 
@@ -66,6 +67,26 @@ def build_mean_network(config: ModelConfig) -> StructureMeanNetwork:
         decoder_channels=s.decoder_channels,
         style_channels=s.style_channels,
     )
+
+
+def build_residual_mean(config: ModelConfig) -> StructureMeanNetwork | RegressionMean:
+    """What the residual diffusion refines: the mean network, or (ablation) the regression U-Net."""
+    if config.diffusion.mean_source == "regression":
+        return RegressionMean(len(config.contrasts), config.structure.structure_channels)
+    return build_mean_network(config)
+
+
+def load_residual_mean(config: ModelConfig, state: dict) -> StructureMeanNetwork | RegressionMean:
+    """The residual diffusion's mean with its weights (a regression U-Net's own keys, or the mean network's)."""
+    mean = build_residual_mean(config)
+    target = mean.network if isinstance(mean, RegressionMean) else mean
+    target.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    return mean.eval()
+
+
+def residual_mean_stage(config: ModelConfig) -> tuple[str, str]:
+    """(training stage, weights key) of the residual diffusion's mean."""
+    return ("regression", "regression") if config.diffusion.mean_source == "regression" else ("mean", "structure")
 
 
 def condition_channels(config: ModelConfig) -> int:

@@ -113,6 +113,9 @@ class DiffusionConfig:
     """Residual kind: x0 loss weight min(SNR + 1, gamma); the noisiest steps (the one-step estimate) keep weight 1."""
     bank_patterns: int = 2
     bank_slice_stride: int = 2
+    mean_source: str = "structure"
+    """Residual kind: the mean refined, "structure" (MSG-LDM) or "regression" (the ablation without the structure
+    path: the fair regression U-Net as the mean, a zero structure map)."""
 
 
 @dataclass(frozen=True)
@@ -248,6 +251,10 @@ def config_from_dict(values: dict[str, Any], where: str = "config") -> ModelConf
         raise ValueError(f"{where}: sampler.kind {config.sampler.kind!r} is not ddim, ddpm, mean or onestep")
     if config.sampler.kind in ("mean", "onestep") and config.diffusion.kind != "residual":
         raise ValueError(f"{where}: sampler.kind {config.sampler.kind} needs diffusion.kind residual")
+    if config.diffusion.mean_source not in ("structure", "regression"):
+        raise ValueError(
+            f"{where}: diffusion.mean_source {config.diffusion.mean_source!r} is not structure or regression"
+        )
     if config.structure.kind not in ("reference", "mean"):
         raise ValueError(f"{where}: structure.kind {config.structure.kind!r} is not reference or mean")
     if config.autoencoder.kind not in ("vq", "kl"):

@@ -61,7 +61,10 @@ def export_run(run: Path, out: Path, version: str, name: str | None = None, ema:
     if gen2:
         residual = json.loads((run / "diffusion" / "residual_scale.json").read_text())["residual_scale"]
         config = config.replace(residual_scale=residual)
-    stages = {s: run / s / WEIGHTS for s in ("autoencoder", "mean" if gen2 else "structure", "diffusion")}
+    mean_stage, mean_key = ("mean", "structure")
+    if gen2 and config.diffusion.mean_source == "regression":
+        mean_stage, mean_key = ("regression", "regression")
+    stages = {s: run / s / WEIGHTS for s in ("autoencoder", mean_stage if gen2 else "structure", "diffusion")}
     missing = [
         str(p) for s, p in stages.items() if not p.is_file() and (s != "structure" or config.diffusion.use_structure)
     ]
@@ -72,7 +75,7 @@ def export_run(run: Path, out: Path, version: str, name: str | None = None, ema:
         "unet": _half(stage_weights(stages["diffusion"], "unet", ema)),
     }
     if gen2:
-        weights["mean"] = _half(stage_weights(stages["mean"], "structure", ema))
+        weights["mean"] = _half(stage_weights(stages[mean_stage], mean_key, ema))
     elif config.diffusion.use_structure:
         weights["structure"] = _half(torch.load(stages["structure"], weights_only=True)["structure"])
     out.mkdir(parents=True, exist_ok=True)

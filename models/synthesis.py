@@ -24,9 +24,9 @@ from models.build import (
     build_autoencoder,
     build_ddim,
     build_ddpm,
-    build_mean_network,
     build_structure_network,
     build_unet,
+    load_residual_mean,
 )
 from models.config import ModelConfig, SamplerConfig, load_config
 from models.data.preprocessing import ModelGridVolume, to_model_grid
@@ -63,9 +63,7 @@ class Synthesizer:
         self.structure = None
         self.mean = None
         if config.structure.kind == "mean":
-            self.mean = build_mean_network(config)
-            self.mean.load_state_dict({k: v.float() for k, v in weights["mean"].items()})
-            self.mean = self.mean.to(device).eval()
+            self.mean = load_residual_mean(config, weights["mean"]).to(device)
         elif config.diffusion.use_structure:
             self.structure = build_structure_network(config)
             self.structure.load_state_dict({k: v.float() for k, v in weights["structure"].items()})

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from models.build import build_autoencoder, build_mean_network, build_structure_network
+from models.build import build_autoencoder, build_structure_network, load_residual_mean, residual_mean_stage
 from models.config import ModelConfig, StageTraining
 from models.export import stage_weights
 from models.runtime import ensure_stack_size
@@ -106,7 +106,11 @@ def train_stage(run: Run, stage: str, max_minutes: float | None = None, init_fro
         trainer = StructureStage(run.config, seed)
     elif run.config.diffusion.kind == "residual":
         autoencoder = _frozen(run, "autoencoder", build_autoencoder, "autoencoder")
-        mean_network = _frozen(run, "mean", build_mean_network, "structure")
+        mean_stage, key = residual_mean_stage(run.config)
+        weights = run.root / mean_stage / "weights.pt"
+        if not weights.is_file():
+            raise SystemExit(f"{weights} is missing: train the {mean_stage} stage to the end first")
+        mean_network = load_residual_mean(run.config, stage_weights(weights, key))
         config = run.config.replace(latent_scale=latent_scale_of(run))
         trainer = ResidualDiffusionStage(config, autoencoder, mean_network, seed)
     else:

@@ -20,21 +20,11 @@ from models.config import ModelConfig
 from models.data.preprocessing import ModelGridVolume
 from models.data.slices import SliceBank, SliceBatch
 from models.export import stage_weights
+from models.networks.regression_unet import FEATURES, build_regression_unet, regression_inputs
 from models.training.mean_stage import flip_batch, head_weights, hidden_alone_scores, mean_availability
 from models.training.schedule import warmup_ema
 
-FEATURES = (16, 32, 64, 128, 128, 16)
-"""BasicUNet widths (encoder levels, then the last decoder level): about 2 M parameters."""
-
-
-def build_regression_unet(contrasts: int) -> BasicUNet:
-    return BasicUNet(spatial_dims=2, in_channels=2 * contrasts, out_channels=contrasts, features=FEATURES)
-
-
-def regression_inputs(images: torch.Tensor, available: torch.Tensor) -> torch.Tensor:
-    """(B, M, H, W) images and (B, M) availability -> (B, 2M, H, W): masked images, then availability maps."""
-    maps = available.float()[:, :, None, None].expand_as(images)
-    return torch.cat([torch.where(available[:, :, None, None], images, 0.0), maps], dim=1)
+__all__ = ["FEATURES", "RegressionBaseline", "RegressionStage", "build_regression_unet", "regression_inputs"]
 
 
 class RegressionStage:

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from models.config import config_from_dict, save_config
+from models.data.layouts import find_brats_cases
 from models.evaluate_autoencoder import main as evaluate_autoencoder
 from models.train import train_stage
 from models.training.kl_autoencoder_stage import KLAutoencoderStage
@@ -187,3 +188,36 @@ def test_evaluation_scores_the_mean_and_the_refinement_in_one_run(gen2_run, gen2
     result = json.loads((tmp_path / "evaluation.json").read_text())
     assert result["methods"] == ["msgldm-onestep", "msgldm-mean"]
     assert "msgldm-onestep - msgldm-mean (psnr)" in (tmp_path / "evaluation.md").read_text()
+
+
+def test_the_ablation_refines_the_regression_with_the_same_diffusion(gen2_config, gen2_run, brats_folder, tmp_path):
+    import shutil
+
+    from models.config import SamplerConfig
+    from models.data.slices import load_case_on_grid
+    from models.evaluation.scenarios import present_only
+    from models.export import export_run
+    from models.synthesis import Synthesizer
+
+    run, _ = gen2_run
+    ablation = replace(
+        gen2_config,
+        diffusion=replace(gen2_config.diffusion, mean_source="regression"),
+        training=replace(
+            gen2_config.training,
+            regression=replace(gen2_config.training.regression, steps=6, batch_size=4, checkpoint_every=6),
+        ),
+    )
+    save_config(ablation, tmp_path / "recipe.yaml")
+    (tmp_path / "run").mkdir()
+    shutil.copytree(run.root / "autoencoder", tmp_path / "run" / "autoencoder")
+    shutil.copy2(run.root / "split.json", tmp_path / "run" / "split.json")
+    ablation_run = open_run(tmp_path / "run", brats_folder, "brats", tmp_path / "recipe.yaml")
+    assert train_stage(ablation_run, "regression")["finished"]
+    assert train_stage(ablation_run, "diffusion")["finished"]
+    model = export_run(ablation_run.root, tmp_path / "model", version="0.3.0-ablation-test")
+    synthesizer = Synthesizer.load(model)
+    case = next(c for c in find_brats_cases(brats_folder) if c.case_id in run.split["test"])
+    grid = load_case_on_grid(case, synthesizer.config.data)
+    out = synthesizer.synthesize_grid(present_only(grid, ("flair",)), ["flair"], sampler=SamplerConfig(kind="onestep"))
+    assert out["flair"].shape == grid.images.shape[1:]
