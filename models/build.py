@@ -36,37 +36,29 @@ def build_autoencoder(config: ModelConfig) -> VQAutoencoder | KLAutoencoder:
     )
 
 
-def build_structure_network(config: ModelConfig) -> StructureNetwork:
+def _structure_arguments(config: ModelConfig) -> dict:
     s = config.structure
-    return StructureNetwork(
-        num_contrasts=len(config.contrasts),
-        base_channels=s.base_channels,
-        structure_channels=s.structure_channels,
-        style_dim=s.style_dim,
-        num_seg_classes=s.num_seg_classes,
-        attention_heads=s.attention_heads,
-        dropout=s.dropout,
-        msse_alpha=s.msse_alpha,
-        decoder_channels=s.decoder_channels,
-        style_channels=s.style_channels,
-    )
+    return {
+        "num_contrasts": len(config.contrasts),
+        "base_channels": s.base_channels,
+        "structure_channels": s.structure_channels,
+        "style_dim": s.style_dim,
+        "num_seg_classes": s.num_seg_classes,
+        "attention_heads": s.attention_heads,
+        "dropout": s.dropout,
+        "msse_alpha": s.msse_alpha,
+        "decoder_channels": s.decoder_channels,
+        "style_channels": s.style_channels,
+    }
+
+
+def build_structure_network(config: ModelConfig) -> StructureNetwork:
+    return StructureNetwork(**_structure_arguments(config))
 
 
 def build_mean_network(config: ModelConfig) -> StructureMeanNetwork:
     """The second-generation structure network: skip decoders and a style predictor (`structure.kind: mean`)."""
-    s = config.structure
-    return StructureMeanNetwork(
-        num_contrasts=len(config.contrasts),
-        base_channels=s.base_channels,
-        structure_channels=s.structure_channels,
-        style_dim=s.style_dim,
-        num_seg_classes=s.num_seg_classes,
-        attention_heads=s.attention_heads,
-        dropout=s.dropout,
-        msse_alpha=s.msse_alpha,
-        decoder_channels=s.decoder_channels,
-        style_channels=s.style_channels,
-    )
+    return StructureMeanNetwork(**_structure_arguments(config))
 
 
 def build_residual_mean(config: ModelConfig) -> StructureMeanNetwork | RegressionMean:

@@ -149,14 +149,9 @@ class Synthesizer:
         sampler = sampler or self.config.sampler
         if self.mean is not None:
             return self._synthesize_residual(grid, missing, seed, sampler, progress)
-        slices = grid.slice_indices(1e-6)
         contrasts = self.contrasts
         size, depth = grid.images.shape[1], grid.images.shape[3]
-        images = torch.zeros(len(slices), len(contrasts), size, size)
-        for j, contrast in enumerate(contrasts):
-            if contrast in grid.contrasts:
-                images[:, j] = torch.from_numpy(np.moveaxis(grid.image(contrast)[..., slices], -1, 0))
-        available = torch.tensor([c in grid.contrasts for c in contrasts]).expand(len(slices), -1)
+        slices, images, available = grid.model_inputs(contrasts)
         # The autoencoder is most of the cost at few steps: encode only what is present (a missing contrast's
         # latents are masked out of the condition and of replacement anyway) and decode only what is asked for.
         present = [j for j, c in enumerate(contrasts) if c in grid.contrasts]
@@ -208,17 +203,6 @@ class Synthesizer:
             result[contrast] = np.where(grid.foreground, volume, -1.0).astype(np.float32)
         return result
 
-    def _model_inputs(self, grid: ModelGridVolume) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
-        """Foreground slice indices, the slices (N, M, S, S) with zeros for missing contrasts, availability (N, M)."""
-        slices = grid.slice_indices(1e-6)
-        size = grid.images.shape[1]
-        images = torch.zeros(len(slices), len(self.contrasts), size, size)
-        for j, contrast in enumerate(self.contrasts):
-            if contrast in grid.contrasts:
-                images[:, j] = torch.from_numpy(np.moveaxis(grid.image(contrast)[..., slices], -1, 0))
-        available = torch.tensor([c in grid.contrasts for c in self.contrasts]).expand(len(slices), -1)
-        return slices, images, available
-
     def _synthesize_residual(
         self,
         grid: ModelGridVolume,
@@ -233,7 +217,7 @@ class Synthesizer:
         clean estimate (deterministic, one network evaluation); "ddim": a sample in `sampler.steps` steps from
         noise (one draw shared by every slice with `shared_noise`).
         """
-        slices, images, available = self._model_inputs(grid)
+        slices, images, available = grid.model_inputs(self.contrasts)
         wanted = [self.contrasts.index(c) for c in missing]
         size, depth = grid.images.shape[1], grid.images.shape[3]
         c = self.codec.channels

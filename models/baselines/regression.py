@@ -93,13 +93,8 @@ class RegressionBaseline:
 
     @torch.no_grad()
     def predict(self, grid: ModelGridVolume, missing: list[str]) -> dict[str, np.ndarray]:
-        slices = grid.slice_indices(1e-6)
+        slices, images, available = grid.model_inputs(self.contrasts)
         size = grid.images.shape[1]
-        images = torch.zeros(len(slices), len(self.contrasts), size, size)
-        for j, contrast in enumerate(self.contrasts):
-            if contrast in grid.contrasts:
-                images[:, j] = torch.from_numpy(np.moveaxis(grid.image(contrast)[..., slices], -1, 0))
-        available = torch.tensor([c in grid.contrasts for c in self.contrasts]).expand(len(slices), -1)
         outputs = np.full((len(self.contrasts), size, size, grid.images.shape[3]), -1.0, dtype=np.float32)
         for start in range(0, len(slices), self.batch_size):
             part = slice(start, start + self.batch_size)

@@ -35,6 +35,18 @@ class ModelGridVolume:
     def image(self, contrast: str) -> np.ndarray:
         return self.images[self.contrasts.index(contrast)]
 
+    def model_inputs(self, contrasts: tuple[str, ...]) -> tuple[np.ndarray, torch.Tensor, torch.Tensor]:
+        """What a network is given: the foreground slice indices, the slices (N, M, S, S) in the order of
+        `contrasts` with zeros for absent ones, and availability (N, M)."""
+        slices = self.slice_indices(1e-6)
+        size = self.images.shape[1]
+        images = torch.zeros(len(slices), len(contrasts), size, size)
+        for j, contrast in enumerate(contrasts):
+            if contrast in self.contrasts:
+                images[:, j] = torch.from_numpy(np.moveaxis(self.image(contrast)[..., slices], -1, 0))
+        available = torch.tensor([c in self.contrasts for c in contrasts]).expand(len(slices), -1)
+        return slices, images, available
+
     def slice_indices(self, min_foreground_fraction: float) -> np.ndarray:
         """Axial slices holding enough foreground to be worth training or synthesizing on."""
         fraction = self.foreground.mean(axis=(0, 1))

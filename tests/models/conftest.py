@@ -1,5 +1,6 @@
 """Shared builders for the model tests: tiny simulated data sets and a tiny model recipe."""
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,30 @@ TINY_RECIPE = {
         "test_fraction": 0.2,
     },
 }
+
+
+def tiny_kl_recipe() -> dict:
+    """The tiny recipe with the second generation's brain scaling and f = 4 KL autoencoder."""
+    recipe = copy.deepcopy(TINY_RECIPE)
+    recipe["data"].update(intensity_reference="brain")
+    recipe["autoencoder"] = {
+        "kind": "kl",
+        "channels": [8, 16, 16],
+        "latent_channels": 4,
+        "norm_num_groups": 8,
+        "train_crop": 32,
+    }
+    recipe["training"]["autoencoder"] = {
+        "steps": 20,
+        "batch_size": 8,
+        "learning_rate": 0.003,
+        "log_every": 5,
+        "checkpoint_every": 10,
+        "warmup_steps": 5,
+        "cosine_decay": True,
+        "ema_decay": 0.9,
+    }
+    return recipe
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,6 @@
 """The second generation trained end to end on tiny data: f = 4 autoencoder, mean network, residual diffusion;
 its autoencoder round trip, and a run resumed in a new folder from its committed snapshot."""
 
-import copy
 import csv
 import json
 from dataclasses import replace
@@ -18,7 +17,7 @@ from models.training.kl_autoencoder_stage import KLAutoencoderStage
 from models.training.loop import RESUME, train_loop
 from models.training.run import open_run
 from models.training.snapshot import resume_from_snapshot, write_snapshot
-from tests.models.conftest import TINY_RECIPE
+from tests.models.conftest import tiny_kl_recipe
 
 
 def _rows(path) -> list[dict]:
@@ -28,28 +27,10 @@ def _rows(path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def gen2_config():
-    recipe = copy.deepcopy(TINY_RECIPE)
-    recipe["data"].update(intensity_reference="brain")
-    recipe["autoencoder"] = {
-        "kind": "kl",
-        "channels": [8, 16, 16],
-        "latent_channels": 4,
-        "norm_num_groups": 8,
-        "train_crop": 32,
-    }
+    recipe = tiny_kl_recipe()
     recipe["structure"]["kind"] = "mean"
     recipe["diffusion"].update(kind="residual", bank_patterns=2, bank_slice_stride=3)
     training = recipe["training"]
-    training["autoencoder"] = {
-        "steps": 20,
-        "batch_size": 8,
-        "learning_rate": 0.003,
-        "log_every": 5,
-        "checkpoint_every": 10,
-        "warmup_steps": 5,
-        "cosine_decay": True,
-        "ema_decay": 0.9,
-    }
     training["mean"] = {"steps": 8, "batch_size": 4, "learning_rate": 0.003, "log_every": 4, "checkpoint_every": 8}
     training["diffusion"] = {
         "steps": 10,

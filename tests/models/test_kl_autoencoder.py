@@ -1,36 +1,17 @@
 """The second-generation first stage: a continuous f = 4 autoencoder trained on brain-centred crops."""
 
-import copy
 
 import pytest
 import torch
 
 from models.config import config_from_dict
 from models.training.kl_autoencoder_stage import KLAutoencoderStage, brain_crops
-from tests.models.conftest import TINY_RECIPE
+from tests.models.conftest import tiny_kl_recipe
 
 
 @pytest.fixture(scope="module")
 def kl_config():
-    recipe = copy.deepcopy(TINY_RECIPE)
-    recipe["data"].update(intensity_reference="brain")
-    recipe["autoencoder"] = {
-        "kind": "kl",
-        "channels": [8, 16, 16],
-        "latent_channels": 4,
-        "norm_num_groups": 8,
-        "train_crop": 32,
-    }
-    recipe["training"]["autoencoder"] = {
-        "steps": 20,
-        "batch_size": 8,
-        "learning_rate": 0.003,
-        "log_every": 5,
-        "checkpoint_every": 10,
-        "warmup_steps": 5,
-        "cosine_decay": True,
-        "ema_decay": 0.9,
-    }
+    recipe = tiny_kl_recipe()
     return config_from_dict(recipe)
 
 
