@@ -1,6 +1,5 @@
 """The second-generation first stage: a continuous f = 4 autoencoder trained on brain-centred crops."""
 
-
 import pytest
 import torch
 
