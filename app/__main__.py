@@ -53,6 +53,11 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--min-present", type=int, default=2, help="fewest contrasts present to synthesize the others (default 2)"
     )
+    parser.add_argument(
+        "--synthesize-unusable",
+        action="store_true",
+        help="also synthesize a contrast whose only series was acquired but cannot be used (default: report it)",
+    )
     parser.add_argument("--sop-class", choices=("sc", "mr"), default="sc", help="write SC (default) or derived MR")
     parser.add_argument(
         "--output-grid",
@@ -100,6 +105,7 @@ def run_folder(args: argparse.Namespace) -> int:
     options = AppOptions(
         dry_run=args.dry_run,
         min_present=args.min_present,
+        synthesize_unusable=args.synthesize_unusable,
         writer=WriterOptions(burn_label=not args.no_label, sop_class=args.sop_class, output_grid=args.output_grid),
         device=args.device,
         allow_different_frames=args.allow_different_frames,

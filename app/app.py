@@ -40,6 +40,7 @@ class AppOptions:
     Attributes:
         dry_run: identify and report only; the model is not loaded.
         min_present: fewest contrasts present to synthesize the others.
+        synthesize_unusable: synthesize a contrast held only by a series that cannot be used (default: report it).
         writer: how the synthetic series are written (label, SOP class, transfer syntax).
         device: torch device for the model (default: the GPU if there is one, else the CPU).
         allow_different_frames: combine series of different Frames of Reference without registration.
@@ -48,6 +49,7 @@ class AppOptions:
 
     dry_run: bool = False
     min_present: int = DEFAULT_MIN_PRESENT
+    synthesize_unusable: bool = False
     writer: WriterOptions = field(default_factory=WriterOptions)
     device: str | None = None
     allow_different_frames: bool = False
@@ -79,7 +81,12 @@ class ContrastSynthesisApp(Application):
         source = Path(context.input_path)
         loader = StudyLoaderOperator(self, CountCondition(self, 1), input_folder=source, name="loader")
         selector = SeriesSelectorOperator(self, name="series_selection")
-        identifier = ContrastIdentifierOperator(self, min_present=options.min_present, name="contrast_identification")
+        identifier = ContrastIdentifierOperator(
+            self,
+            min_present=options.min_present,
+            synthesize_unusable=options.synthesize_unusable,
+            name="contrast_identification",
+        )
         self._report = ReportWriterOperator(self, output_folder=output, dry_run=options.dry_run, name="report")
         self.add_flow(loader, selector, {(StudyLoaderOperator.OUTPUT, SeriesSelectorOperator.INPUT)})
         self.add_flow(selector, identifier, {(SeriesSelectorOperator.OUTPUT, ContrastIdentifierOperator.PORT)})

@@ -34,6 +34,7 @@ def decide_scenario(
     present: list[str] | tuple[str, ...],
     contrasts: tuple[str, ...] = CONTRASTS,
     min_present: int = DEFAULT_MIN_PRESENT,
+    acquired_unusable: list[str] | tuple[str, ...] = (),
 ) -> Scenario:
     """The scenario for a study whose identified contrasts are `present`.
 
@@ -41,22 +42,32 @@ def decide_scenario(
         present: contrast keys found in the study (any order; unknown keys are an error).
         contrasts: what the model knows.
         min_present: fewest contrasts present to synthesize from (1 to len(contrasts) - 1).
+        acquired_unusable: contrasts the study holds only in series the node cannot use: neither input nor
+            synthesized (a synthetic copy of an acquired contrast would sit beside the real one).
 
     Returns:
-        The scenario; with `skip_reason` when all contrasts are present or fewer than `min_present` are.
+        The scenario; with `skip_reason` when nothing is left to synthesize or fewer than `min_present` are present.
 
     Raises:
         ValueError: an unknown contrast key or a `min_present` out of range.
     """
     if not 1 <= min_present < len(contrasts):
         raise ValueError(f"min_present {min_present}: expected 1 to {len(contrasts) - 1}")
-    unknown = sorted(set(present) - set(contrasts))
+    unknown = sorted((set(present) | set(acquired_unusable)) - set(contrasts))
     if unknown:
         raise ValueError(f"contrast(s) {unknown}: expected some of {list(contrasts)}")
     have = tuple(c for c in contrasts if c in present)
-    missing = tuple(c for c in contrasts if c not in present)
+    missing = tuple(c for c in contrasts if c not in present and c not in acquired_unusable)
     scenario = Scenario(have, missing)
     if not missing:
+        unusable = [c for c in contrasts if c in acquired_unusable and c not in present]
+        if unusable:
+            return Scenario(
+                have,
+                missing,
+                f"nothing to synthesize: {', '.join(unusable)} acquired but unusable (see the series' reasons), "
+                f"the others present",
+            )
         return Scenario(have, missing, f"all of {', '.join(contrasts)} are present: nothing to synthesize")
     if len(have) < min_present:
         found = ", ".join(have) if have else "none of them"

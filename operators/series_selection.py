@@ -158,6 +158,10 @@ class SelectionResult:
 
     kept: list[SeriesInfo] = field(default_factory=list)
     dropped: list[tuple[SeriesInfo, str]] = field(default_factory=list)
+    unusable: list[tuple[SeriesInfo, str]] = field(default_factory=list)
+    """The dropped series of the chosen study that are acquisitions the node cannot use (geometry, extent,
+    a wrong Modality), as opposed to series of another kind (localizer, DWI...): identification still looks
+    at them, so that a contrast acquired but unusable is not synthesized as if it were missing."""
     study_uid: str | None = None
 
 
@@ -240,6 +244,20 @@ CHECKS: tuple[Callable[[SeriesInfo, SelectionRules], str | None], ...] = (
 """The checks in the order they run; each returns a drop reason or None."""
 
 
+UNUSABLE_ACQUISITION_CHECKS = frozenset({_modality, _geometry, _orientation, _slices, _coverage})
+"""Checks whose failure leaves the series an MR acquisition the node cannot use, not a series of another kind."""
+
+
+def _first_failure(
+    series: SeriesInfo, rules: SelectionRules
+) -> tuple[Callable[[SeriesInfo, SelectionRules], str | None] | None, str | None]:
+    for check in CHECKS:
+        reason = check(series, rules)
+        if reason:
+            return check, reason
+    return None, None
+
+
 def rejection_reason(series: SeriesInfo, rules: SelectionRules = SelectionRules()) -> str | None:
     """Why `series` is not a candidate brain MR image volume, or None when it is one.
 
@@ -250,7 +268,13 @@ def rejection_reason(series: SeriesInfo, rules: SelectionRules = SelectionRules(
     Returns:
         The first failed check's reason, human-readable, or None.
     """
-    return next((reason for reason in (check(series, rules) for check in CHECKS) if reason), None)
+    return _first_failure(series, rules)[1]
+
+
+def _unusable_acquisition(check: Callable | None, series: SeriesInfo, rules: SelectionRules) -> bool:
+    """Dropped only for geometry, extent or Modality while stored as MR images: an acquisition the node cannot use."""
+    mr_storage = series.sop_class_uid is None or series.sop_class_uid in rules.image_sop_classes
+    return check in UNUSABLE_ACQUISITION_CHECKS and mr_storage
 
 
 def select_series(series: list[SeriesInfo], rules: SelectionRules = SelectionRules()) -> SelectionResult:
@@ -267,20 +291,23 @@ def select_series(series: list[SeriesInfo], rules: SelectionRules = SelectionRul
     Returns:
         Kept series (input order), dropped series with their reasons, and the chosen StudyInstanceUID.
     """
-    reasons = [rejection_reason(s, rules) for s in series]
+    failures = [_first_failure(s, rules) for s in series]
+    reasons = [reason for _, reason in failures]
     counts: dict[str | None, int] = {}
     for s, reason in zip(series, reasons):
         counts[s.study_instance_uid] = counts.get(s.study_instance_uid, 0) + (reason is None)
     study_uid = max(counts, key=lambda uid: counts[uid]) if counts else None
     result = SelectionResult(study_uid=study_uid)
-    for s, reason in zip(series, reasons):
+    for s, (check, reason) in zip(series, failures):
         if reason is None and s.study_instance_uid != study_uid:
             reason = f"other study ({s.study_instance_uid}; study {study_uid} has {counts[study_uid]} candidate series)"
         if reason is None:
             result.kept.append(s)
             logger.info("series %s kept as a candidate: %s", s.series_instance_uid, s.label)
-        else:
-            result.dropped.append((s, reason))
-            logger.info("series %s dropped: %s", s.series_instance_uid, reason)
+            continue
+        result.dropped.append((s, reason))
+        logger.info("series %s dropped: %s", s.series_instance_uid, reason)
+        if s.study_instance_uid == study_uid and _unusable_acquisition(check, s, rules):
+            result.unusable.append((s, reason))
     logger.info("study %s: %d of %d series kept", study_uid, len(result.kept), len(series))
     return result

@@ -79,6 +79,7 @@ def select_from_loaded(loaded: LoadedInput, rules: SelectionRules = SelectionRul
         state.datasets[info.series_instance_uid] = datasets[info.series_instance_uid]
     state.notes.append(f"{len(selection.kept)} of {len(state.series)} series are candidate brain MR image volumes")
     state.candidates = selection.kept
+    state.unusable = selection.unusable
     if not selection.kept:
         state.end(Outcome.INPUT_ERROR, "no candidate brain MR image series in the study (see each series' reason)")
     return state

@@ -109,7 +109,11 @@ class StudyState:
         unreadable: (file, reason) for every file that could not be read as DICOM.
         datasets: the instances of each candidate series (not reported).
         candidates: the candidate series' summaries, in input order.
+        unusable: dropped series that are acquisitions the node cannot use (geometry, extent, Modality),
+            with the drop reason: identified from their tags so that their contrast is not synthesized.
         chosen: contrast key (t1, t1ce, t2, flair) -> SeriesInstanceUID of the series used for it.
+        acquired_unusable: contrast key -> SeriesInstanceUID of the unusable series that holds it, for contrasts
+            the study holds only in unusable series.
         missing: contrasts to synthesize.
         scenario: e.g. "t1+t1ce+t2 -> flair".
         volumes, reference, grid, synthetic: the data between volume assembly, synthesis and writing.
@@ -126,7 +130,9 @@ class StudyState:
     unreadable: list[tuple[str, str]] = field(default_factory=list)
     datasets: dict[str, list[Dataset]] = field(default_factory=dict)
     candidates: list[SeriesInfo] = field(default_factory=list)
+    unusable: list[tuple[SeriesInfo, str]] = field(default_factory=list)
     chosen: dict[str, str] = field(default_factory=dict)
+    acquired_unusable: dict[str, str] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
     scenario: str | None = None
     volumes: dict[str, Any] = field(default_factory=dict)
@@ -183,6 +189,7 @@ class StudyState:
             "unreadable_files": [{"file": f, "reason": r} for f, r in self.unreadable],
             "contrasts_present": {c: self.chosen[c] for c in self.chosen},
             "contrasts_missing": self.missing,
+            "contrasts_acquired_unusable": dict(self.acquired_unusable),
             "scenario": self.scenario,
             "reference_series": self.reference,
             "reference_contrast": self.reference_contrast,

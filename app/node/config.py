@@ -58,6 +58,7 @@ class OutputConfig:
     burn_label: bool = True
     output_grid: str = "reference"
     min_present: int = 2
+    synthesize_unusable: bool = False
     sampler_steps: int | None = None
     model: Path | None = None
 
@@ -193,8 +194,9 @@ def _output(values: Mapping, key: str) -> OutputConfig:
         raise ConfigError(f"{key}.sop_class: {out['sop_class']!r} is not sc or mr")
     if out.get("output_grid", "reference") not in ("reference", "isotropic"):
         raise ConfigError(f"{key}.output_grid: {out['output_grid']!r} is not reference or isotropic")
-    if "burn_label" in out:
-        out["burn_label"] = _bool(out["burn_label"], f"{key}.burn_label")
+    for flag in ("burn_label", "synthesize_unusable"):
+        if flag in out:
+            out[flag] = _bool(out[flag], f"{key}.{flag}")
     if "min_present" in out:
         out["min_present"] = int(_number(out["min_present"], f"{key}.min_present", 1, integer=True))
         if out["min_present"] > 3:

@@ -46,6 +46,8 @@ def graph_arguments(input_folder: Path, output_folder: Path, output: OutputConfi
     argv += ["--sop-class", output.sop_class, "--output-grid", output.output_grid]
     if not output.burn_label:
         argv.append("--no-label")
+    if output.synthesize_unusable:
+        argv.append("--synthesize-unusable")
     if output.sampler_steps is not None:
         argv += ["--sampler-steps", str(output.sampler_steps)]
     if output.model is not None:

@@ -140,9 +140,10 @@ def test_a_single_slice_series_is_dropped_as_too_short(study_of, copy_study, tmp
     for path in _series_files(study, "t2")[1:]:
         path.unlink()
     code, report = run_app("-i", str(study), "-o", str(tmp_path / "out"), "--dry-run", "--min-present", "1")
-    assert code == 0 and report["scenario"] == "t1 -> t1ce+t2+flair"
+    assert code == 0 and report["scenario"] == "t1 -> t1ce+flair", "an acquired T2 is not synthesized"
     (t2,) = [s for s in report["series"] if s["instances"] == 1]
     assert t2["decision"] == "dropped" and "slice" in t2["reason"]
+    assert report["contrasts_acquired_unusable"] == {"t2": t2["series_instance_uid"]}
 
 
 def test_a_series_without_geometry_is_dropped_naming_the_tag(study_of, copy_study, tmp_path):
@@ -152,9 +153,62 @@ def test_a_series_without_geometry_is_dropped_naming_the_tag(study_of, copy_stud
         del ds.ImagePositionPatient
         ds.save_as(path)
     code, report = run_app("-i", str(study), "-o", str(tmp_path / "out"), "--dry-run", "--min-present", "1")
-    assert code == 0 and report["scenario"] == "t1 -> t1ce+t2+flair"
+    assert code == 0 and report["scenario"] == "t1 -> t1ce+flair"
     dropped = [s for s in report["series"] if s["decision"] == "dropped"]
     assert len(dropped) == 1 and "ImagePositionPatient" in dropped[0]["reason"]
+    assert dropped[0]["contrast"] == "t2" and dropped[0]["evidence"], "the dropped series is identified from its tags"
+    assert any(n.startswith("T2 acquired in") and "unusable" in n for n in report["notes"]), report["notes"]
+
+
+def _damage(files, change):
+    for path in files:
+        ds = pydicom.dcmread(path)
+        change(ds)
+        ds.save_as(path)
+
+
+def _drop_position_of_one_slice(files):
+    _damage(files[len(files) // 2 : len(files) // 2 + 1], lambda ds: delattr(ds, "ImagePositionPatient"))
+
+
+def _modality_ct(files):
+    _damage(files, lambda ds: setattr(ds, "Modality", "CT"))
+
+
+@pytest.mark.parametrize(
+    "damage, reason",
+    [(_drop_position_of_one_slice, "ImagePositionPatient"), (_modality_ct, "modality CT")],
+    ids=["one-slice-without-position", "modality-ct"],
+)
+def test_an_acquired_flair_that_cannot_be_used_is_reported_not_synthesized(
+    damage, reason, study_of, copy_study, tmp_path
+):
+    study = copy_study(study_of("t1", "t2", "flair"))
+    damage(_series_files(study, "flair"))
+    code, report = run_app("-i", str(study), "-o", str(tmp_path / "out"), "--dry-run")
+    assert code == 0 and report["outcome"] == "dry-run"
+    assert report["scenario"] == "t1+t2 -> t1ce", "FLAIR was acquired: only T1ce is missing"
+    assert report["contrasts_missing"] == ["t1ce"]
+    (flair,) = [s for s in report["series"] if s["decision"] == "dropped"]
+    assert reason in flair["reason"] and flair["contrast"] == "flair"
+    assert report["contrasts_acquired_unusable"] == {"flair": flair["series_instance_uid"]}
+    (note,) = [n for n in report["notes"] if "acquired in" in n]
+    assert note.startswith(f"FLAIR acquired in {flair['description']} (series {flair['series_number']}) but unusable")
+    assert reason in note and "synthesize_unusable" in note
+
+    code, report = run_app("-i", str(study), "-o", str(tmp_path / "asked"), "--dry-run", "--synthesize-unusable")
+    assert code == 0 and report["scenario"] == "t1+t2 -> t1ce+flair", "the option synthesizes it anyway"
+    assert report["contrasts_acquired_unusable"] == {}
+    assert any("synthesized as asked" in n for n in report["notes"])
+
+
+def test_a_study_whose_only_missing_contrast_was_acquired_unusable_is_skipped(study_of, copy_study, tmp_path):
+    study = copy_study(study_of("t1", "t1ce", "t2", "flair"))
+    _damage(_series_files(study, "t2"), lambda ds: delattr(ds, "PixelSpacing"))
+    code, report = run_app("-i", str(study), "-o", str(tmp_path / "out"), "-m", str(tmp_path))
+    assert code == 0 and report["outcome"] == "skipped"
+    assert "t2 acquired but unusable" in report["reason"]
+    assert report["model"] == {}, "nothing to synthesize: the model is not loaded"
 
 
 def test_uneven_slice_spacing_is_an_input_error_naming_the_series(study_of, copy_study, tmp_path):

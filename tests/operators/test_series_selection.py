@@ -338,3 +338,19 @@ def test_each_decision_is_logged_with_the_series_uid(series_info, caplog):
 def test_study_of_only_unusable_series_keeps_nothing(series_info):
     result = select_series([series_info(modality="CT"), series_info(series_description="localizer")])
     assert result.kept == [] and len(result.dropped) == 2
+
+
+def test_unusable_acquisitions_are_told_apart_from_series_of_another_kind(series_info):
+    usable = series_info(series_instance_uid="1.1")
+    no_geometry = series_info(series_instance_uid="1.2", missing_geometry=("PixelSpacing",))
+    wrong_modality = series_info(series_instance_uid="1.3", modality="CT")
+    localizer = series_info(
+        series_instance_uid="1.4", series_description="localizer", missing_geometry=("PixelSpacing",)
+    )
+    real_ct = series_info(series_instance_uid="1.5", modality="CT", sop_class_uid=CTImageStorage)
+    result = select_series([usable, no_geometry, wrong_modality, localizer, real_ct])
+    assert [s.series_instance_uid for s in result.kept] == ["1.1"]
+    assert [(s.series_instance_uid, reason) for s, reason in result.unusable] == [
+        ("1.2", "missing geometry tag PixelSpacing"),
+        ("1.3", "modality CT is not MR"),
+    ]
