@@ -169,8 +169,12 @@ def series_volume(datasets: Sequence[Dataset]) -> SeriesVolume:
     affine[:3, 1] = orientation[3:] * pixel_spacing[0]  # j: down a column, PixelSpacing[0] apart (rows)
     affine[:3, 2] = step
     affine[:3, 3] = origin
+    array = _assemble(planes, label)
+    low, high = float(array.min()), float(array.max())
+    if not low < high:
+        raise VolumeError(f"{label}: every pixel of its {len(planes)} images is {low:g}: the series holds no image")
     volume = SeriesVolume(
-        array=_assemble(planes, label),
+        array=array,
         affine_lps=affine,
         series_uid=str(datasets[0].SeriesInstanceUID),
         series_description=values.as_text(datasets[0].get("SeriesDescription")),

@@ -224,6 +224,16 @@ def test_uneven_slice_spacing_is_an_input_error_naming_the_series(study_of, copy
     assert not _dicom_files(tmp_path / "out")
 
 
+def test_a_series_whose_pixels_are_all_zero_is_an_input_error_naming_it(study_of, copy_study, tmp_path):
+    study = copy_study(study_of("t1", "t2"))
+    _damage(_series_files(study, "t2"), lambda ds: setattr(ds, "PixelData", bytes(len(ds.PixelData))))
+    code, report = run_app("-i", str(study), "-o", str(tmp_path / "out"), "-m", str(tmp_path))
+    assert code == 3 and report["outcome"] == "input-error", report["reason"]
+    t2_uid = next(s["series_instance_uid"] for s in report["series"] if s.get("contrast") == "t2")
+    assert t2_uid in report["reason"] and "holds no image" in report["reason"]
+    assert not _dicom_files(tmp_path / "out")
+
+
 @pytest.mark.parametrize("vendor", ["ge", "philips", "canon"])
 def test_every_vendor_profile_is_identified(vendor, study_of, tmp_path):
     study = study_of("t1", "t1ce", "flair", vendor=vendor)

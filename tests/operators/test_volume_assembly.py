@@ -222,6 +222,15 @@ def test_uneven_spacing_is_refused_listing_the_gaps(simulated_datasets):
     assert "6.1 mm x27" in message and "12.2 mm x1" in message and datasets[0].SeriesInstanceUID in message
 
 
+def test_a_series_of_constant_pixels_is_refused_naming_it(simulated_datasets):
+    datasets = [copy.deepcopy(ds) for ds in simulated_datasets["t2"]]
+    for ds in datasets:
+        ds.PixelData = bytes(len(ds.PixelData))
+    with pytest.raises(VolumeError, match="every pixel of its .* images is 0: the series holds no image") as caught:
+        series_volume(datasets)
+    assert datasets[0].SeriesInstanceUID in str(caught.value)
+
+
 def test_several_series_and_repeated_positions_are_refused(simulated_datasets):
     with pytest.raises(VolumeError, match="2 series"):
         series_volume(simulated_datasets["t2"][:3] + simulated_datasets["t1"][:3])
