@@ -31,14 +31,35 @@ from pydicom.errors import InvalidDicomError
 logger = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class DuplicateInstance:
+    """A SOP Instance UID met in two files: which file was used, which ignored, and whether their pixels agree."""
+
+    sop_instance_uid: str
+    used: str
+    ignored: str
+    same_pixels: bool
+
+    @property
+    def note(self) -> str:
+        """The report's line: a differing copy is a fault of the sender that a PACS admin should see."""
+        if self.same_pixels:
+            return f"SOP Instance {self.sop_instance_uid} is in two files with the same pixels: used {self.used}"
+        return (
+            f"SOP Instance {self.sop_instance_uid} is in two files with DIFFERENT pixel data: used {self.used} "
+            f"(the first in file order; nothing tells which copy is right), ignored {self.ignored}"
+        )
+
+
 @dataclass
 class LoadedInput:
-    """What the loader read: the SDK's studies, the files it could not read and why."""
+    """What the loader read: the SDK's studies, the files it could not read and why, the duplicates it ignored."""
 
     input_path: Path
     studies: list = field(default_factory=list)
     files: int = 0
     unreadable: list[tuple[str, str]] = field(default_factory=list)
+    duplicates: list[DuplicateInstance] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -60,6 +81,30 @@ def read_instance(path: Path) -> tuple[Dataset | None, str | None]:
     if absent:
         return None, f"no {', '.join(absent)}: cannot be placed in a study and series"
     return dataset, None
+
+
+def _pixels(dataset: Dataset) -> bytes | None:
+    return dataset.get("PixelData") or dataset.get("FloatPixelData") or dataset.get("DoubleFloatPixelData")
+
+
+def first_of_each_instance(read: list[tuple[str, Dataset]]) -> tuple[list[Dataset], list[DuplicateInstance]]:
+    """One dataset per SOP Instance UID (the first in file order) and every other copy, compared by pixels.
+
+    Args:
+        read: (file, dataset) pairs in file order.
+    """
+    first: dict[str, tuple[str, Dataset]] = {}
+    duplicates = []
+    for name, dataset in read:
+        uid = str(dataset.SOPInstanceUID)
+        if uid not in first:
+            first[uid] = (name, dataset)
+            continue
+        used, kept = first[uid]
+        duplicate = DuplicateInstance(uid, used, name, _pixels(kept) == _pixels(dataset))
+        duplicates.append(duplicate)
+        (logger.info if duplicate.same_pixels else logger.warning)("%s", duplicate.note)
+    return [dataset for _, dataset in first.values()], duplicates
 
 
 def list_files(folder: Path) -> list[Path]:
@@ -97,7 +142,7 @@ class StudyLoaderOperator(DICOMDataLoaderOperator):
             loaded.unreadable.append((str(folder), "input folder does not exist or is not a folder"))
             return loaded
 
-        datasets = []
+        read: list[tuple[str, Dataset]] = []
         for path in list_files(folder):
             loaded.files += 1
             dataset, problem = read_instance(path)
@@ -107,7 +152,8 @@ class StudyLoaderOperator(DICOMDataLoaderOperator):
             elif dataset.SOPClassUID in self.SOP_CLASSES_TO_IGNORE:
                 logger.info("%s skipped: a DICOMDIR, not an instance", path)
             else:
-                datasets.append(dataset)
+                read.append((str(path.relative_to(folder)), dataset))
+        datasets, loaded.duplicates = first_of_each_instance(read)
         loaded.studies = self.group(datasets)
         loaded.seconds = time.perf_counter() - start
         logger.info(
@@ -121,16 +167,10 @@ class StudyLoaderOperator(DICOMDataLoaderOperator):
         return loaded
 
     def group(self, datasets: list[Dataset]) -> list[DICOMStudy]:
-        """Studies and series in the SDK's domain objects, every distinct SOP Instance kept, in input order."""
+        """Studies and series in the SDK's domain objects, in input order (`datasets`: one per SOP Instance)."""
         studies: dict[str, DICOMStudy] = {}
         series: dict[str, DICOMSeries] = {}
-        seen: set[str] = set()
         for dataset in datasets:
-            uid = str(dataset.SOPInstanceUID)
-            if uid in seen:
-                logger.info("SOP Instance %s received twice: one copy kept", uid)
-                continue
-            seen.add(uid)
             study_uid, series_uid = str(dataset.StudyInstanceUID), str(dataset.SeriesInstanceUID)
             if study_uid not in studies:
                 studies[study_uid] = DICOMStudy(study_uid)

@@ -107,6 +107,7 @@ class StudyState:
         study_instance_uid: the study chosen (None until series selection).
         series: every input series by SeriesInstanceUID, in the order met.
         unreadable: (file, reason) for every file that could not be read as DICOM.
+        duplicates: every second copy of a SOP Instance (sop_instance_uid, used, ignored, same_pixels).
         datasets: the instances of each candidate series (not reported).
         candidates: the candidate series' summaries, in input order.
         unusable: dropped series that are acquisitions the node cannot use (geometry, extent, Modality),
@@ -128,6 +129,7 @@ class StudyState:
     study_instance_uid: str | None = None
     series: dict[str, SeriesEntry] = field(default_factory=dict)
     unreadable: list[tuple[str, str]] = field(default_factory=list)
+    duplicates: list[dict[str, Any]] = field(default_factory=list)
     datasets: dict[str, list[Dataset]] = field(default_factory=dict)
     candidates: list[SeriesInfo] = field(default_factory=list)
     unusable: list[tuple[SeriesInfo, str]] = field(default_factory=list)
@@ -187,6 +189,7 @@ class StudyState:
             "study_instance_uid": self.study_instance_uid,
             "series": [entry.as_dict() for entry in self.series.values()],
             "unreadable_files": [{"file": f, "reason": r} for f, r in self.unreadable],
+            "duplicate_instances": list(self.duplicates),
             "contrasts_present": {c: self.chosen[c] for c in self.chosen},
             "contrasts_missing": self.missing,
             "contrasts_acquired_unusable": dict(self.acquired_unusable),

@@ -74,8 +74,15 @@ class Spool:
         return self.study_folder(study) / f"{sop}.dcm"
 
     def store(self, study_uid: str, sop_uid: str, data: bytes) -> Path:
-        """Write one instance durably (replacing an earlier copy); returns its path."""
+        """Write one instance durably; a later copy replaces an earlier one (a re-send corrects), said in the log
+        when the content differs. Returns its path."""
         path = self.instance_path(study_uid, sop_uid)
+        if path.is_file() and path.read_bytes() != data:
+            logger.warning(
+                "study %s: SOP Instance %s received again with different content: the later copy replaces the earlier",
+                study_uid,
+                sop_uid,
+            )
         write_atomically(path, data)
         return path
 

@@ -76,6 +76,33 @@ def test_unreadable_files_are_listed_and_the_rest_is_used(study_of, copy_study, 
     assert report["scenario"] == "t1+t2 -> t1ce+flair"
 
 
+def test_two_copies_of_an_instance_are_reported_saying_which_was_used(study_of, copy_study, tmp_path):
+    study = copy_study(study_of("t1", "t2"))
+    files = _series_files(study, "t2")
+    same, changed = files[3], files[5]
+    resent = study / "zz-resent"  # walked after the series folders
+    resent.mkdir()
+    (resent / "same.dcm").write_bytes(same.read_bytes())
+    ds = pydicom.dcmread(changed)
+    pixels = bytearray(ds.PixelData)
+    pixels[: len(pixels) // 2] = bytes(len(pixels) // 2)
+    ds.PixelData = bytes(pixels)
+    ds.save_as(resent / "changed.dcm")
+    code, report = run_app("-i", str(study), "-o", str(tmp_path / "out"), "--dry-run")
+    assert code == 0 and report["scenario"] == "t1+t2 -> t1ce+flair"
+    duplicates = {d["sop_instance_uid"]: d for d in report["duplicate_instances"]}
+    assert len(duplicates) == 2
+    copy = duplicates[pydicom.dcmread(same).SOPInstanceUID]
+    assert copy["same_pixels"] and copy["ignored"] == "zz-resent/same.dcm"
+    differing = duplicates[ds.SOPInstanceUID]
+    assert not differing["same_pixels"] and differing["ignored"] == "zz-resent/changed.dcm"
+    assert differing["used"] == str(changed.relative_to(study))
+    (note,) = [n for n in report["notes"] if "DIFFERENT pixel data" in n]
+    assert ds.SOPInstanceUID in note and "used " + differing["used"] in note and "first in file order" in note
+    t2 = next(s for s in report["series"] if s.get("contrast") == "t2")
+    assert t2["instances"] == len(files), "each SOP Instance counts once"
+
+
 def test_a_ct_study_is_refused_with_the_reason(tmp_path):
     folder = tmp_path / "ct"
     folder.mkdir()

@@ -206,3 +206,15 @@ def test_the_health_probe_echoes_the_node_and_counts_an_access_control_rejection
     nobody = build_config({"ae_title": NODE_AE, "bind_address": "127.0.0.1", "port": free_port()})
     healthy, what = probe(nobody, timeout_s=2)
     assert not healthy and "no DICOM answer" in what
+
+
+def test_a_resent_instance_with_other_content_replaces_the_first_and_says_so(tmp_path, caplog):
+    spool = Spool(tmp_path / "spool")
+    path = spool.store("1.2.3", "1.2.3.4", b"first")
+    with caplog.at_level("WARNING", logger="app.node.spool"):
+        spool.store("1.2.3", "1.2.3.4", b"first")
+        assert not caplog.records, "an identical re-send is not news"
+        spool.store("1.2.3", "1.2.3.4", b"corrected")
+    assert path.read_bytes() == b"corrected"
+    (record,) = caplog.records
+    assert "1.2.3.4" in record.getMessage() and "different content" in record.getMessage()
