@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from operators.contrast_rules import Contrast, ContrastRules, PhysicsRule
-from operators.dicom_values import normalise_text
+from operators.dicom_values import name_text, normalise_text
 from operators.series_info import SeriesInfo
 
 logger = logging.getLogger(__name__)
@@ -44,12 +44,12 @@ def readout(series: SeriesInfo) -> tuple[str, str]:
         inversion = "yes"
     else:
         inversion = "no" if scanning or ti == 0 else "unknown"
-    if "SE" in scanning:
+    if "EP" in scanning:
+        echo = "EP"  # EP\SE is an echo-planar readout (DWI, BOLD, perfusion), not a spin-echo image
+    elif "SE" in scanning:
         echo = "SE"
-    elif "GR" in scanning:
-        echo = "GR"
     else:
-        echo = "EP" if "EP" in scanning else "unknown"
+        echo = "GR" if "GR" in scanning else "unknown"
     return inversion, echo
 
 
@@ -98,7 +98,7 @@ def name_evidence(series: SeriesInfo, rules: ContrastRules) -> list[Evidence]:
     found = []
     fields = [("SeriesDescription", series.series_description), ("ProtocolName", series.protocol_name)]
     for tag, value in fields:
-        text = normalise_text(value)
+        text = name_text(value)
         rule = next((r for r in rules.name_rules if text and re.search(r.pattern, text)), None)
         if rule:
             found.append(
@@ -127,7 +127,7 @@ def enhancement_evidence(
     post, pre = [], []
     w = rules.name_enhancement_weight
     for tag, value in (("SeriesDescription", series.series_description), ("ProtocolName", series.protocol_name)):
-        text = normalise_text(value)
+        text = name_text(value)
         pre += [(w, f"{tag} {value!r}: pre-contrast word {m.group(0)!r}") for m in re.finditer(rules.pre_words, text)]
         rest = re.sub(rules.pre_words, " ", text)
         post += [

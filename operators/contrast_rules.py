@@ -2,7 +2,7 @@
 
 Everything here is data read by the one scorer in `contrast_identification`.
 Name patterns are searched in normalised text (upper case, underscores as
-spaces, see `normalise_text`); in each field the FIRST rule that matches
+spaces, glued words set apart: see `name_text`); in each field the FIRST rule that matches
 counts, so specific rules ("T1 FLAIR", "T2*") come before general ones
 ("FLAIR", "T2"). Weights are in [0, 1]: a strong physics rule (0.9) outweighs
 the strongest name (0.85), so physics wins when the two contradict. Times in ms,
@@ -87,8 +87,9 @@ T1, T2, FLAIR, OTHER = Contrast.T1, Contrast.T2, Contrast.FLAIR, Contrast.OTHER
 
 _POST_WORDS = (
     r"\bPOST(?!\W?(FOSSA|ERIOR|OP\b|OPERATIVE))|\+\s*(C|GD|GAD|CONTRAST|KM)\b|\bC\s*\+|\bGAD|\bGD\b|\bCE\b"
-    r"|\bT1W?\W?(CE?|GD)\b|\bW/\s*C|\bWITH\W+CONTRAST|\bCONTRAST\b|\bENHANC|\bKM\b|\bMDC\b"
+    r"|\bT1W?\W?(CE?|GD)\b|\bW/\s*C|\bWITH\W+CONTRAST|\bCONTRAST\b|\bENHANC(ED|EMENT|ING)?\b(?!\W*(PRO|DICOM|MR\b))|\bKM\b|\bMDC\b"
     r"|DOTAREM|GADAVIST|GADOVIST|MULTIHANCE|PROHANCE|MAGNEVIST|CLARISCAN|OMNISCAN"
+    r"|\b(F?SPGR|BRAVO|MPRAGE|TFE|VIBE|LAVA)\W?(C|GD)\b"
 )
 _PRE_WORDS = (
     r"\bPRE\W?(CONTRAST|CON|GADO?|GD|C)?\b|\bW\W?O\b(\W*(CONTRAST|CON|GAD|GD))?|\bWITHOUT\b(\W*(CONTRAST|CON|GAD|GD))?"
@@ -100,15 +101,24 @@ NAME_RULES: tuple[NameRule, ...] = (
     NameRule(
         r"T2\s*\*|\bT2\W?STAR|\bSWI|\bSWAN\b|\bHEMO|\bMERGE\b|\bMEDIC\b|SUSCEPT", OTHER, 0.85, "T2*/susceptibility"
     ),
-    NameRule(r"\bT2\W{0,3}(W\W?)?(GRE|FFE|FE|FL[23]D|GR|GE|FLASH|ME\W?GRE)\b", OTHER, 0.85, "gradient-echo T2*"),
+    NameRule(
+        r"\bT2\W{0,3}(W\W?)?(GRE|FFE|FE|FGRE|MPGR|FL[23]D|GR|GE|FLASH|ME\W?GRE)\b", OTHER, 0.85, "gradient-echo T2*"
+    ),
     NameRule(r"\bSTIR\b", OTHER, 0.85, "STIR"),
-    NameRule(r"\bPD\b|\bPDW|\bPD\W?(T2|TSE|FSE|FS)\b|PROTON\W?DENS|\bDP\b", OTHER, 0.8, "proton density"),
-    NameRule(r"\bT1\W{0,3}(WI?\W?)?FLAIR|\bFLAIR\W{0,3}T1\b", T1, 0.8, "T1-weighted FLAIR"),
+    NameRule(r"MP2RAGE|\bINV[12]\b|\bUNI\W?(DEN|IMAGES)?\b", OTHER, 0.85, "MP2RAGE inversion or uniform image"),
+    NameRule(
+        r"\bPDW?\s*(\+|/|-|&|AND)?\s*T2|\bT2W?\s*(\+|/|-|&|AND)\s*PDW?\b",
+        T2,
+        0.7,
+        "dual-echo PD/T2 (its late echo is T2)",
+    ),
+    NameRule(r"\bPD\b|\bPDW|\bPD\W?(TSE|FSE|FS)\b|PROTON\W?DENS|\bDP\b", OTHER, 0.8, "proton density"),
+    NameRule(r"^(?=.*\bT1(?![0-9]))(?=.*(FLAIR|DARK\W?FLUID))", T1, 0.8, "T1-weighted FLAIR (dark fluid, short TE)"),
     NameRule(r"FLAIR|DARK\W?FLUID|\bFLUID\W?ATT", FLAIR, 0.85, "FLAIR"),
     NameRule(r"\bT2(?![0-9*])", T2, 0.8, "T2"),
     NameRule(r"\bT1(?![0-9])", T1, 0.8, "T1"),
     NameRule(
-        r"MP\W?RAGE|MP2RAGE|\bMPR\b|TFL3D|BRAVO|FSPGR|\bSPGR\b|\bTFE\b|\bVIBE\b|\bLAVA\b|\bTHRIVE\b|\bFLASH\b"
+        r"MP\W?RAGE|\bMPR\b|TFL3D|BRAVO|FSPGR|\bSPGR\b|\bTFE\b|\bVIBE\b|\bLAVA\b|\bTHRIVE\b|\bFLASH\b"
         r"|\bFL[23]D\b|\bFE3D\b|\b3D\W?FFE\b",
         T1,
         0.75,
@@ -193,10 +203,25 @@ PHYSICS_RULES: tuple[PhysicsRule, ...] = (
         inversion=frozenset({"no", "unknown"}),
         echo=frozenset({"GR"}),
     ),
-    PhysicsRule("long TR and TE", T2, 0.9, tr=(2000, None), te=(70, None), inversion=frozenset({"no"})),
     PhysicsRule(
-        "long TR and TE (inversion unknown)", T2, 0.6, tr=(2000, None), te=(70, None), inversion=frozenset({"unknown"})
+        "long TR and TE",
+        T2,
+        0.9,
+        tr=(2000, None),
+        te=(70, None),
+        inversion=frozenset({"no"}),
+        echo=frozenset({"SE", "unknown"}),
     ),
+    PhysicsRule(
+        "long TR and TE (inversion unknown)",
+        T2,
+        0.6,
+        tr=(2000, None),
+        te=(70, None),
+        inversion=frozenset({"unknown"}),
+        echo=frozenset({"SE", "unknown"}),
+    ),
+    PhysicsRule("echo-planar readout (diffusion, BOLD, perfusion)", OTHER, 0.85, echo=frozenset({"EP"})),
     PhysicsRule(
         "long TR, short TE (proton density)",
         OTHER,

@@ -141,3 +141,42 @@ def earliest_moment(datasets: list[Dataset]) -> tuple[str | None, float | None]:
 def normalise_text(value: str | None) -> str:
     """Upper-case text with underscores as spaces and runs of spaces collapsed, for the keyword rules."""
     return re.sub(r"\s+", " ", (value or "").upper().replace("_", " ")).strip()
+
+
+NAME_WORDS = frozenset(
+    {
+        "T1", "T2", "T1W", "T2W", "T1WI", "T2WI", "PD", "PDW", "FLAIR", "SE", "TSE", "FSE", "FRFSE", "IR", "GRE",
+        "FFE", "TFE", "FS", "3D", "2D", "AX", "AXI", "AXL", "SAG", "COR", "TRA", "S", "C", "CE", "GD", "POST", "PRE",
+        "MPR", "MPRAGE", "SPACE", "CUBE", "VISTA", "TIRM", "SPGR", "FSPGR", "BRAVO", "VOL", "ISO", "WEIGHTED", "STAR",
+    }
+)  # fmt: skip
+"""Words technologists glue together in series names ("SAG3DT1", "T2TSE", "sT2W", "3DT1weighted")."""
+
+CORE_NAME_WORDS = frozenset({"T1", "T2", "T1W", "T2W", "T1WI", "T2WI", "PDW", "FLAIR", "SPGR", "FSPGR", "MPRAGE"})
+"""A glued token is split only when one of its parts names a weighting or sequence: "TRACE" is not "TRA CE"."""
+
+
+_LONGEST_NAME_WORD = max(map(len, NAME_WORDS))
+
+
+def _split_token(token: str) -> list[str] | None:
+    """`token` as a run of NAME_WORDS (fewest parts), or None when it is not one."""
+    best: list[list[str] | None] = [[]] + [None] * len(token)
+    for end in range(1, len(token) + 1):
+        for start in range(max(0, end - _LONGEST_NAME_WORD), end):
+            word = token[start:end]
+            if best[start] is not None and word in NAME_WORDS:
+                candidate = [*best[start], word]
+                if best[end] is None or len(candidate) < len(best[end]):
+                    best[end] = candidate
+    return best[-1]
+
+
+def name_text(value: str | None) -> str:
+    """`normalise_text`, with glued words of a series name set apart ("SAG3DT1" -> "SAG 3D T1") so that the
+    keyword rules read a name the way a technologist writes it."""
+    words = []
+    for token in re.split(r"([^A-Z0-9]+)", normalise_text(value)):
+        parts = _split_token(token) if token.isalnum() and token not in NAME_WORDS else None
+        words.append(" ".join(parts) if parts and len(parts) > 1 and CORE_NAME_WORDS.intersection(parts) else token)
+    return "".join(words)

@@ -41,7 +41,10 @@ class SeriesInfo:
     """What series selection and contrast identification need to know about one series.
 
     Times are in ms as in DICOM (RepetitionTime, EchoTime, InversionTime); times
-    of day in seconds after midnight. `slice_positions` holds the position of
+    of day in seconds after midnight. A multi-echo series (a PD/T2 dual echo, a
+    multi-echo gradient echo) lists its echoes in `echo_times`, and `echo_time`
+    is the longest: the series is judged by its most T2-weighted image, the
+    one volume assembly uses. `slice_positions` holds the position of
     every slice or frame along the normal of the first orientation, sorted, with
     repeats (echoes, b-values) kept.
     """
@@ -61,6 +64,7 @@ class SeriesInfo:
     acquisition_contrast: str | None = None
     repetition_time: float | None = None
     echo_time: float | None = None
+    echo_times: tuple[float, ...] = ()
     inversion_time: float | None = None
     flip_angle: float | None = None
     magnetic_field_strength: float | None = None
@@ -201,6 +205,7 @@ def series_info_from_datasets(datasets: Sequence[Dataset]) -> SeriesInfo:
         [values.as_upper_strings(ds.get("ImageType")) for ds in ordered] + [_frame_types(first)],
     )
     date, time_s = values.earliest_moment(ordered)
+    echoes = echo_times(ordered)
     return SeriesInfo(
         series_instance_uid=uids[0],
         study_instance_uid=values.as_text(first.get("StudyInstanceUID")),
@@ -216,7 +221,8 @@ def series_info_from_datasets(datasets: Sequence[Dataset]) -> SeriesInfo:
         image_type=image_type,
         acquisition_contrast=values.as_upper(first.get("AcquisitionContrast")),
         repetition_time=values.first_number(first.get("RepetitionTime"), timing.get("tr")),
-        echo_time=values.first_number(first.get("EchoTime"), timing.get("te")),
+        echo_time=max(echoes) if len(echoes) > 1 else values.first_number(first.get("EchoTime"), timing.get("te")),
+        echo_times=echoes,
         inversion_time=values.first_number(first.get("InversionTime"), timing.get("ti")),
         flip_angle=values.first_number(first.get("FlipAngle"), timing.get("flip")),
         magnetic_field_strength=values.as_float(first.get("MagneticFieldStrength")),
@@ -244,6 +250,12 @@ def series_info_from_datasets(datasets: Sequence[Dataset]) -> SeriesInfo:
         rows=values.as_int(first.get("Rows")),
         columns=values.as_int(first.get("Columns")),
     )
+
+
+def echo_times(datasets: Sequence[Dataset]) -> tuple[float, ...]:
+    """The distinct EchoTime values of single-frame instances, sorted (empty when none is given)."""
+    found = {values.as_float(ds.get("EchoTime")) for ds in datasets}
+    return tuple(sorted(te for te in found if te is not None))
 
 
 def _frames(ds: Dataset) -> Iterator[_Frame]:

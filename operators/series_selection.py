@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from pydicom.uid import UID, EnhancedMRImageStorage, LegacyConvertedEnhancedMRImageStorage, MRImageStorage
 
-from operators.dicom_values import normalise_text
+from operators.dicom_values import name_text, normalise_text
 from operators.product import MANUFACTURER, SERIES_DESCRIPTION_PREFIX
 from operators.series_info import SeriesInfo
 
@@ -33,8 +33,9 @@ class ExclusionRule:
         text: regex searched in the normalised SeriesDescription and ProtocolName
             (upper case, underscores as spaces; see `normalise_text`).
         sequence_name: regex searched in the normalised SequenceName.
-        unless: regex that, found in the same text, cancels a `text` match
-            (e.g. "T1 MPR", Siemens' short name of an MPRAGE, is not a reformat).
+        unless: regex that, found in the same text, cancels a `text` match.
+        keeps_contrast: the series still shows an acquired contrast (a reformat, a derived image): it is not a
+            candidate, but identification looks at it so that its contrast is not synthesized as missing.
     """
 
     reason: str
@@ -42,6 +43,7 @@ class ExclusionRule:
     text: str | None = None
     sequence_name: str | None = None
     unless: str | None = None
+    keeps_contrast: bool = False
 
     def __post_init__(self) -> None:
         for name in ("text", "sequence_name", "unless"):
@@ -61,7 +63,7 @@ class ExclusionRule:
             fields += (("SequenceName", series.sequence_name),)
         for tag, value in fields:
             pattern = self.sequence_name if tag == "SequenceName" else self.text
-            text = normalise_text(value)
+            text = normalise_text(value) if tag == "SequenceName" else name_text(value)
             found = re.search(pattern, text) if pattern and text else None
             if found and not (self.unless and re.search(self.unless, text)):
                 return f"{found.group(0).strip()!r} in {tag} {value!r}"
@@ -76,9 +78,21 @@ DEFAULT_EXCLUSIONS: tuple[ExclusionRule, ...] = (
     ),
     ExclusionRule("calibration or reference scan", text=r"\bCAL\b|CALIBRATION|\bREF\W?SCAN|\bSENSE\W?REF"),
     ExclusionRule(
+        "field map",
+        frozenset({"FIELDMAP", "B0MAP", "B1MAP"}),
+        r"FIELD\W?MAP|\bFMAP|\bGRE\W?FIELD|\bB[01]\W?(MAP|RF)|\b(3D|2D)?B[01]\W?MAPS?\b|\bB1\W?(CAL|ABS)",
+        sequence_name=r"^\*?(FM\d|B0|B1|TFL\W?B1|SE2D1\W?B1)",
+    ),
+    ExclusionRule(
+        "field map (dual-echo gradient echo)",
+        text=r"\bDUAL\W?ECHO\b",
+        unless=r"\b(T?SE|FSE|TSE|T2W?|PDW?)\b",
+    ),
+    ExclusionRule("magnetization transfer", frozenset({"MT", "MTR"}), r"\bMT\W?(ON|OFF|\d)?\b|\bMTR\b|MTSAT"),
+    ExclusionRule(
         "diffusion-weighted or diffusion map",
         frozenset({"DIFFUSION", "ADC", "EADC", "TRACEW", "FA", "DTI", "TENSOR", "CALC_BVALUE"}),
-        r"\bDWI|\bDIFF|\b[DE]?ADC\b|\bTRACE|\bFA\b|\bDTI\b|TENSOR|\bEXP\b",
+        r"\bE?DWI|\bDIFF|\b[DE]?ADC\b|\bTRACEW?\b|\bFA\b|\bDTI\b|TENSOR|\bEXP\b|\bB\W?[1-9]\d{2,3}\b",
         sequence_name=r"^\*?(EP|RE)\W?B\d|DIFF|DWI",
     ),
     ExclusionRule(
@@ -94,8 +108,8 @@ DEFAULT_EXCLUSIONS: tuple[ExclusionRule, ...] = (
     ExclusionRule(
         "projection or reformat",
         frozenset({"MIP", "MPR", "PROJECTION IMAGE", "REFORMATTED", "CPR", "CURVED"}),
-        r"\bMIP\b|\bMAX\W?IP\b|\bMPRS?\b|REFORMAT|\bREFMT\b|\bRFMT\b|PROJECTION|\b3D\W?REC",
-        unless=r"\bT1\W{0,3}MPR\b|\bMPR\W{0,3}NS\b",
+        r"\bMIP\b|\bMAX\W?IP\b|REFORMAT|\bREFMT\b|\bRFMT\b|PROJECTION|\b3D\W?REC",
+        keeps_contrast=True,
     ),
     ExclusionRule(
         "motion-corrected or subtraction series",
@@ -105,7 +119,7 @@ DEFAULT_EXCLUSIONS: tuple[ExclusionRule, ...] = (
     ExclusionRule("functional (BOLD) or mosaic series", frozenset({"MOSAIC", "FMRI"}), r"\bBOLD\b|\bFMRI\b|RESTING"),
     ExclusionRule("angiography", text=r"\bTOF\b|\bMRA\b|ANGIO|\bMRV\b|VENOGRAM"),
     ExclusionRule("spectroscopy", text=r"SPECTRO|\bSVS\b|\bCSI\b|\bMRS\b"),
-    ExclusionRule("derived or secondary image", frozenset({"DERIVED", "SECONDARY"})),
+    ExclusionRule("derived or secondary image", frozenset({"DERIVED", "SECONDARY"}), keeps_contrast=True),
 )
 """Keyword rules in the order they are tried: the first that matches names the drop reason."""
 
@@ -185,12 +199,25 @@ def _own_output(series: SeriesInfo, rules: SelectionRules) -> str | None:
     return f"output of this node (SeriesDescription starts with {prefix!r})" if prefix else None
 
 
-def _keywords(series: SeriesInfo, rules: SelectionRules) -> str | None:
+def _keyword_rule(series: SeriesInfo, rules: SelectionRules) -> tuple[ExclusionRule, str] | None:
+    """The first exclusion rule `series` matches, with the reason it gives."""
     for rule in rules.exclusions:
         evidence = rule.match(series)
         if evidence:
-            return f"{rule.reason} ({evidence})"
+            return rule, f"{rule.reason} ({evidence})"
     return None
+
+
+def _keywords(series: SeriesInfo, rules: SelectionRules) -> str | None:
+    found = _keyword_rule(series, rules)
+    return found[1] if found else None
+
+
+def other_kind_reason(series: SeriesInfo, rules: SelectionRules = SelectionRules()) -> str | None:
+    """Why the keyword rules say `series` is of a kind other than the four contrasts (localizer, diffusion,
+    field map...), or None; reformats and derived images keep their contrast and give None."""
+    found = _keyword_rule(series, rules)
+    return found[1] if found and not found[0].keeps_contrast else None
 
 
 def _b_value(series: SeriesInfo, rules: SelectionRules) -> str | None:
@@ -245,7 +272,8 @@ CHECKS: tuple[Callable[[SeriesInfo, SelectionRules], str | None], ...] = (
 
 
 UNUSABLE_ACQUISITION_CHECKS = frozenset({_modality, _geometry, _orientation, _slices, _coverage})
-"""Checks whose failure leaves the series an MR acquisition the node cannot use, not a series of another kind."""
+"""Checks whose failure leaves the series an MR acquisition the node cannot use, not a series of another kind
+(keyword rules decide that for themselves: `ExclusionRule.keeps_contrast`)."""
 
 
 def _first_failure(
@@ -272,9 +300,14 @@ def rejection_reason(series: SeriesInfo, rules: SelectionRules = SelectionRules(
 
 
 def _unusable_acquisition(check: Callable | None, series: SeriesInfo, rules: SelectionRules) -> bool:
-    """Dropped only for geometry, extent or Modality while stored as MR images: an acquisition the node cannot use."""
-    mr_storage = series.sop_class_uid is None or series.sop_class_uid in rules.image_sop_classes
-    return check in UNUSABLE_ACQUISITION_CHECKS and mr_storage
+    """Dropped for geometry, extent or Modality while stored as MR images, or as a reformat or derived image:
+    it still shows a contrast that was acquired, though the node cannot use it."""
+    if series.sop_class_uid is not None and series.sop_class_uid not in rules.image_sop_classes:
+        return False
+    if check is _keywords:
+        found = _keyword_rule(series, rules)
+        return found is not None and found[0].keeps_contrast
+    return check in UNUSABLE_ACQUISITION_CHECKS
 
 
 def select_series(series: list[SeriesInfo], rules: SelectionRules = SelectionRules()) -> SelectionResult:

@@ -14,9 +14,12 @@ from __future__ import annotations
 import logging
 
 from monai.deploy.core import Fragment
+from pydicom.dataset import Dataset
 
+from operators import dicom_values as values
 from operators.dicom_volume import series_volume
 from operators.errors import VolumeError
+from operators.series_info import echo_times
 from operators.state_operator import StateOperator
 from operators.study_state import Outcome, StudyState
 from operators.volume_assembly import choose_reference, common_grid
@@ -26,10 +29,29 @@ logger = logging.getLogger(__name__)
 GRID_SPACING_MM = 1.0
 
 
+def latest_echo(datasets: list[Dataset]) -> list[Dataset]:
+    """The instances of a multi-echo series' longest echo (a PD/T2 dual echo's T2), or all of them."""
+    echoes = echo_times(datasets)
+    if len(echoes) < 2:
+        return datasets
+    return [ds for ds in datasets if values.as_float(ds.get("EchoTime")) == echoes[-1]]
+
+
 def assemble_volumes(state: StudyState, spacing_mm: float = GRID_SPACING_MM, allow_different_frames: bool = False):
     """Fill `state.volumes`, `state.reference` and `state.grid`; a geometry fault ends the run as an input error."""
     try:
-        volumes = {c: series_volume(state.datasets[uid]) for c, uid in state.chosen.items()}
+        volumes = {}
+        for contrast, uid in state.chosen.items():
+            datasets = latest_echo(state.datasets[uid])
+            if len(datasets) < len(state.datasets[uid]):
+                note = (
+                    f"{contrast}: series {uid} holds {len(echo_times(state.datasets[uid]))} echoes; its longest "
+                    f"(EchoTime {echo_times(datasets)[0]:g} ms, {len(datasets)} images) is used"
+                )
+                state.notes.append(note)
+                logger.info("study %s: %s", state.study_instance_uid, note)
+                state.datasets[uid] = datasets
+            volumes[contrast] = series_volume(datasets)
         single_frame = {c: v for c, v in volumes.items() if len(state.datasets[state.chosen[c]]) == v.shape[2]}
         if not single_frame:
             raise VolumeError(

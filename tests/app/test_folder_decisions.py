@@ -6,6 +6,8 @@ operator) on real files and reads the report.json it writes.
 
 from __future__ import annotations
 
+import copy
+
 import pydicom
 import pytest
 from pydicom.data import get_testdata_file
@@ -249,6 +251,24 @@ def test_uneven_slice_spacing_is_an_input_error_naming_the_series(study_of, copy
     t2_uid = next(s["series_instance_uid"] for s in report["series"] if s.get("contrast") == "t2")
     assert t2_uid in report["reason"] and "evenly spaced" in report["reason"]
     assert not _dicom_files(tmp_path / "out")
+
+
+def test_a_dual_echo_pd_t2_series_is_identified_as_t2(study_of, copy_study, tmp_path):
+    from pydicom.uid import generate_uid
+
+    study = copy_study(study_of("t1", "t2"))
+    for path in _series_files(study, "t2"):
+        late = pydicom.dcmread(path)
+        late.SeriesDescription = late.ProtocolName = "AX PD+T2 TSE"
+        early = copy.deepcopy(late)
+        early.SOPInstanceUID, early.EchoTime = generate_uid(), 11.0
+        early.file_meta.MediaStorageSOPInstanceUID = early.SOPInstanceUID
+        late.save_as(path)
+        early.save_as(path.with_name(f"early-{path.name}"))
+    code, report = run_app("-i", str(study), "-o", str(tmp_path / "out"), "--dry-run")
+    assert code == 0 and report["scenario"] == "t1+t2 -> t1ce+flair", report["series"]
+    t2 = next(s for s in report["series"] if s.get("contrast") == "t2")
+    assert t2["decision"] == "used as t2" and any("PD/T2" in e for e in t2["evidence"])
 
 
 def test_a_series_whose_pixels_are_all_zero_is_an_input_error_naming_it(study_of, copy_study, tmp_path):

@@ -229,7 +229,16 @@ def test_derived_or_secondary_series_is_dropped_with_reason(series_info, image_t
         ({"image_type": ("DERIVED", "PRIMARY", "MIP", "ND")}, "projection or reformat"),
         ({"image_type": ("DERIVED", "SECONDARY", "REFORMATTED")}, "projection or reformat"),
         ({"image_type": ("DERIVED", "SECONDARY", "PROJECTION IMAGE")}, "projection or reformat"),
-        ({"series_description": "t1_mprage_sag_p2_iso_MPR_tra"}, "projection or reformat"),
+        (
+            {"series_description": "t1_mprage_sag_p2_iso_MPR_tra", "image_type": ("DERIVED", "PRIMARY", "MPR")},
+            "projection or reformat",
+        ),
+        ({"series_description": "gre_field_mapping"}, "field map"),
+        ({"series_description": "B0map", "sequence_name": "B0map"}, "field map"),
+        ({"series_description": "anything", "sequence_name": "*fm2d2r"}, "field map"),
+        ({"series_description": "GRE-MT1"}, "magnetization transfer"),
+        ({"series_description": "eDWI"}, "diffusion"),
+        ({"series_description": "B1000"}, "diffusion"),
         ({"series_description": "MIP COR"}, "projection or reformat"),
         ({"series_description": "Ax reformat"}, "projection or reformat"),
         ({"image_type": ("ORIGINAL", "PRIMARY", "M", "MOCO")}, "motion-corrected"),
@@ -245,8 +254,17 @@ def test_diffusion_perfusion_swi_and_reformats_are_dropped_with_reason(series_in
     assert rejection_reason(series_info(**fields)).startswith(reason_start)
 
 
-@pytest.mark.parametrize("description", ["T1 MPR", "t1_mpr_ns_sag", "t1_mprage_sag_p2_iso"])
-def test_mprage_abbreviation_is_not_taken_for_a_reformat(series_info, description):
+@pytest.mark.parametrize(
+    "description",
+    ["T1 MPR", "t1_mpr_ns_sag", "t1_mprage_sag_p2_iso", "T1w_MPR", "T1 vol MPR", "3D T1-weighted_MPR_Cor"],
+)
+def test_mpr_in_a_name_is_not_taken_for_a_reformat(series_info, description):
+    """On many sites MPR in a name is the acquisition (an MPRAGE); a reformat says so in its ImageType."""
+    assert rejection_reason(series_info(series_description=description)) is None
+
+
+@pytest.mark.parametrize("description", ["T2-weighted traceons ac-pc", "T2 TSE"])
+def test_words_that_only_look_like_exclusions_are_kept(series_info, description):
     assert rejection_reason(series_info(series_description=description)) is None
 
 

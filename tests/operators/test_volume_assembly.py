@@ -231,6 +231,50 @@ def test_a_series_of_constant_pixels_is_refused_naming_it(simulated_datasets):
     assert datasets[0].SeriesInstanceUID in str(caught.value)
 
 
+def _dual_echo(datasets, early_te=12.0):
+    """A PD/T2 dual-echo series: each image again as an early echo (new SOP Instance, EchoTime `early_te`)."""
+    from pydicom.uid import generate_uid
+
+    series = []
+    for ds in datasets:
+        early, late = copy.deepcopy(ds), copy.deepcopy(ds)
+        early.SOPInstanceUID, early.EchoTime, early.EchoNumbers = generate_uid(), early_te, 1
+        early.InstanceNumber = 2 * int(ds.InstanceNumber) - 1
+        late.EchoNumbers, late.InstanceNumber = 2, 2 * int(ds.InstanceNumber)
+        series += [early, late]
+    return series
+
+
+def test_a_dual_echo_series_is_judged_and_built_by_its_late_echo(simulated_datasets):
+    from operators.series_info import series_info_from_datasets
+    from operators.volume_assembly_operator import latest_echo
+
+    single = simulated_datasets["t2"]
+    dual = _dual_echo(single)
+    info = series_info_from_datasets(dual)
+    late_te = float(single[0].EchoTime)
+    assert info.echo_times == (12.0, late_te) and info.echo_time == late_te
+    late = latest_echo(dual)
+    assert [ds.SOPInstanceUID for ds in late] == [ds.SOPInstanceUID for ds in single]
+    assert series_volume(late).shape == series_volume(single).shape
+    assert latest_echo(single) == single
+
+
+def test_assembly_uses_the_late_echo_of_a_dual_echo_series_and_says_so(simulated_datasets):
+    from operators.study_state import StudyState
+    from operators.volume_assembly_operator import assemble_volumes
+
+    dual, t1 = _dual_echo(simulated_datasets["t2"]), simulated_datasets["t1"]
+    uids = {"t1": t1[0].SeriesInstanceUID, "t2": dual[0].SeriesInstanceUID}
+    state = StudyState(input_path="study", chosen=uids, datasets={uids["t1"]: list(t1), uids["t2"]: dual})
+    assemble_volumes(state)
+    assert state.active, state.reason
+    assert len(state.datasets[uids["t2"]]) == len(dual) // 2
+    assert state.volumes["t2"].sop_instance_uids[0] in {ds.SOPInstanceUID for ds in simulated_datasets["t2"]}
+    (note,) = [n for n in state.notes if "echoes" in n]
+    assert note.startswith(f"t2: series {uids['t2']} holds 2 echoes; its longest (EchoTime")
+
+
 def test_several_series_and_repeated_positions_are_refused(simulated_datasets):
     with pytest.raises(VolumeError, match="2 series"):
         series_volume(simulated_datasets["t2"][:3] + simulated_datasets["t1"][:3])
