@@ -148,11 +148,45 @@ def volume_accuracy(network: ContrastClassifier, x: np.ndarray, y: np.ndarray, v
     }
 
 
-def train(data_dir: Path, split: dict, out: Path, steps: int = 3000, seed: int = 0) -> dict:
+def accuracy_per_geometry(network: ContrastClassifier, studies: dict[str, np.ndarray]) -> dict:
+    """`volume_accuracy` over examples from simulated DICOM studies (`models.classifier_studies`), overall and per
+    acquisition geometry ("3D sagittal"), vendor, and whole head or skull-stripped, each with its volume count."""
+    x, y, v = studies["slices"].astype(np.float32), studies["labels"], studies["volumes"]
+    result = volume_accuracy(network, x, y, v)
+    for key, values in (("per_geometry", "geometries"), ("per_vendor", "vendors"), ("per_head", "heads")):
+        result[key] = {}
+        for kind in sorted(set(studies[values].tolist())):
+            rows = np.isin(v, np.flatnonzero(studies[values] == kind))
+            part = volume_accuracy(network, x[rows], y[rows], v[rows])
+            result[key][kind] = {"volumes": part["volumes"], "accuracy": round(part["accuracy"], 3)}
+    return result
+
+
+def _with_studies(x, y, v, studies: dict[str, np.ndarray] | None):
+    if studies is None:
+        return x, y, v
+    offset = int(v.max()) + 1 if len(v) else 0
+    return (
+        np.concatenate([x, studies["slices"].astype(np.float32)]),
+        np.concatenate([y, studies["labels"]]),
+        np.concatenate([v, studies["volumes"] + offset]),
+    )
+
+
+def train(
+    data_dir: Path,
+    split: dict,
+    out: Path,
+    steps: int = 3000,
+    seed: int = 0,
+    studies_train: Path | None = None,
+    studies_test: Path | None = None,
+) -> dict:
     data = DataConfig()
     cases = {c.case_id: c for c in find_brats_cases(data_dir)}
     start = time.perf_counter()
-    x, y, _ = build_examples([cases[c] for c in split["train"]], data)
+    x, y, v = build_examples([cases[c] for c in split["train"]], data)
+    x, y, _ = _with_studies(x, y, v, dict(np.load(studies_train)) if studies_train else None)
     tx, ty, tv = build_examples([cases[c] for c in split["test"]], data)
     logger.info("%d training slices, %d test slices (%.0f s)", len(x), len(tx), time.perf_counter() - start)
     torch.manual_seed(seed)
@@ -169,6 +203,9 @@ def train(data_dir: Path, split: dict, out: Path, steps: int = 3000, seed: int =
         if (step + 1) % 100 == 0:
             logger.info("step %d: cross-entropy %.4f", step + 1, float(loss))
     metrics = volume_accuracy(network, tx, ty, tv)
+    if studies_test:
+        metrics["simulated_dicom_studies"] = accuracy_per_geometry(network, dict(np.load(studies_test)))
+        metrics["simulated_dicom_studies"]["source"] = studies_test.name
     metrics.update(
         test_subjects=split["test"],
         train_subjects=len(split["train"]),
@@ -189,9 +226,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", type=Path, required=True, help="split.json (train and test subjects)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--studies-train", type=Path, help="examples from simulated DICOM studies to train on")
+    parser.add_argument("--studies-test", type=Path, help="held-out examples from simulated DICOM studies")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    metrics = train(args.data, json.loads(args.split.read_text()), args.out, args.steps)
+    split = json.loads(args.split.read_text())
+    metrics = train(args.data, split, args.out, args.steps, studies_train=args.studies_train,
+                    studies_test=args.studies_test)  # fmt: skip
     print(json.dumps({k: metrics[k] for k in ("accuracy", "per_class", "volumes")}, indent=1))
     return 0
 

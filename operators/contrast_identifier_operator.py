@@ -94,6 +94,13 @@ def identify_contrasts(
             entry.decision, entry.reason = "not used", "not identified as T1, T1ce, T2 or FLAIR"
         elif ident.series.series_instance_uid in chosen_uids:
             entry.decision, entry.reason = f"used as {ident.contrast.value}", choices[ident.contrast].reason
+            if ident.confidence < rules.confident:
+                note = (
+                    f"{ident.contrast.name}: {ident.series.label} used with low confidence {ident.confidence:.2f} "
+                    f"(below {rules.confident}): {'; '.join(ident.evidence[:2]) or 'no evidence'}; check it"
+                )
+                state.notes.append(note)
+                logger.warning("study %s: %s", state.study_instance_uid, note)
         else:
             entry.decision, entry.reason = "not used", choices[ident.contrast].reason
     state.chosen = {

@@ -107,12 +107,19 @@ def first_of_each_instance(read: list[tuple[str, Dataset]]) -> tuple[list[Datase
     return [dataset for _, dataset in first.values()], duplicates
 
 
+def _is_sidecar(name: str, names: set[str]) -> bool:
+    """`X.dcm.json` beside `X.dcm`: the metadata MONAI Deploy's Informatics Gateway writes into a payload."""
+    return name.endswith(".dcm.json") and name[: -len(".json")] in names
+
+
 def list_files(folder: Path) -> list[Path]:
-    """Every regular file under `folder`, sorted, hidden files (spool temporaries) excluded."""
+    """Every regular file under `folder`, sorted; hidden files (spool temporaries) and the Informatics Gateway's
+    `.dcm.json` sidecars excluded."""
     found = []
     for root, dirs, names in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found.extend(Path(root) / n for n in sorted(names) if not n.startswith("."))
+        present = set(names)
+        found.extend(Path(root) / n for n in sorted(names) if not n.startswith(".") and not _is_sidecar(n, present))
     return found
 
 

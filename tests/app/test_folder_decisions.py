@@ -319,6 +319,10 @@ def test_with_every_contrast_tag_stripped_the_image_classifier_decides(study_of,
     assert {"t2", "flair"} <= set(found) and len(found) == 3, report["series"]
     assert all("image classifier" in s["evidence"][0] for s in found.values())
     assert all(0 < s["confidence"] < 0.61 for s in found.values()), "pixels count for less than tags"
+    for contrast, series in found.items():
+        if series["confidence"] < 0.6:
+            (note,) = [n for n in report["notes"] if n.startswith(f"{contrast.upper()}: ") and "low confidence" in n]
+            assert f"(series {series['series_number']})" in note and "image classifier" in note
 
 
 def test_rle_compressed_input_is_decoded_into_volumes(study_of, tmp_path):
@@ -331,3 +335,11 @@ def test_rle_compressed_input_is_decoded_into_volumes(study_of, tmp_path):
     code, report = run_app("-i", str(study), "-o", str(tmp_path / "out"), "-m", str(empty_model))
     assert code == 4 and report["outcome"] == "model-error", report["reason"]
     assert "volumes" in report["timings_s"] and report["reference_series"], "the pixels were decoded into volumes"
+
+
+def test_the_informatics_gateways_json_sidecars_are_not_taken_for_files_of_the_study(tmp_path):
+    from operators.dicom_loader_operator import list_files
+
+    for name in ("1.2.3.dcm", "1.2.3.dcm.json", "notes.json", ".partial"):
+        (tmp_path / name).write_text("x")
+    assert [p.name for p in list_files(tmp_path)] == ["1.2.3.dcm", "notes.json"]

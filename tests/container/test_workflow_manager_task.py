@@ -1,0 +1,70 @@
+"""The image started exactly as MONAI Deploy Workflow Manager's docker plugin starts the shipped workflow's task.
+
+`deploy.workflow_rules.docker_container_spec` reads the task as the plugin does
+(entrypoint and command split on ',', each `env_X` argument the variable X,
+each artifact bind-mounted at the path of its argument, the input read-only,
+the user, and always the `nvidia` runtime). The payload is laid out as the
+Task Manager lays it out: `{Study}/{Series}/{SOP}.dcm`, each with the
+Informatics Gateway's `.dcm.json` beside it. This host has no GPU: the
+runtime named `nvidia` is plain runc, the fix deploy/workflow-manager/README.md
+gives for CPU-only hosts (here as podman's containers.conf; docker's
+daemon.json says the same).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+import pydicom
+
+from deploy.workflow_rules import docker_container_spec
+from tests.container.conftest import REPO, writable_folder
+
+WORKFLOW = REPO / "deploy" / "workflow-manager" / "brain-mr-synthesis.json"
+HOST_FLAGS = ["--network", "host", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1000:1000"]
+"""What podman needs on these machines (dicom-peers.md), not part of the plugin's request."""
+
+
+def _payload(study, folder):
+    """The study as a Workflow Manager payload: {Study}/{Series}/{SOP}.dcm plus the gateway's JSON sidecars."""
+    for path in sorted(study.rglob("*.dcm")):
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        target = folder / ds.StudyInstanceUID / ds.SeriesInstanceUID / f"{ds.SOPInstanceUID}.dcm"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+        target.with_name(target.name + ".json").write_text(ds.to_json())
+    os.chmod(folder, 0o755)
+    return folder
+
+
+def test_the_docker_task_of_the_shipped_workflow_runs_the_image_on_a_payload(image, study_of, tmp_path):
+    workflow = json.loads(WORKFLOW.read_text())
+    (task,) = [t for t in workflow["tasks"] if t["type"] == "docker"]
+    spec = docker_container_spec(task)
+    (input_mount,) = [m["Target"] for m in spec["Mounts"] if m["ReadOnly"]]
+    (output_mount,) = [m["Target"] for m in spec["Mounts"] if not m["ReadOnly"]]
+    payload = _payload(study_of("t1", "t1ce", "t2"), tmp_path / "inputs")
+    out = writable_folder(tmp_path / "outputs")
+    conf = tmp_path / "containers.conf"
+    conf.write_text(f'[engine.runtimes]\nnvidia = ["{shutil.which("runc")}"]\n')
+
+    command = ["podman", "run", "--rm", "--read-only", *HOST_FLAGS, "--runtime", spec["Runtime"],
+               "--user", spec["User"], "--entrypoint", json.dumps(spec["Entrypoint"]),
+               *[f"--env={key}={value}" for key, value in spec["Env"].items()],
+               "-v", f"{payload}:{input_mount}:ro", "-v", f"{out}:{output_mount}",
+               image, *spec["Cmd"]]  # fmt: skip
+    run = subprocess.run(
+        command, capture_output=True, text=True, timeout=900, env={**os.environ, "CONTAINERS_CONF": str(conf)}
+    )
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+
+    report = json.loads((out / "report.json").read_text())
+    assert report["outcome"] == "synthesized" and report["scenario"] == "t1+t1ce+t2 -> flair"
+    assert report["unreadable_files"] == [], "the gateway's .dcm.json sidecars are not taken for DICOM files"
+    written = sorted(out.rglob("*.dcm"))
+    assert written, "the export task sends the .dcm files of the output artifact"
+    synthetic = pydicom.dcmread(written[0])
+    assert "SYNTHETIC" in synthetic.SeriesDescription and synthetic.StudyInstanceUID == report["study_instance_uid"]
