@@ -31,12 +31,12 @@ from models.build import (
 from models.config import ModelConfig, SamplerConfig, load_config
 from models.data.preprocessing import ModelGridVolume, to_model_grid
 from models.data.resampling import resample_to_grid
+from models.diffusion.condition import diffusion_condition
 from models.diffusion.latents import LatentCodec, latent_channel_mask
 from models.diffusion.residual import make_residual_condition, refine_residual
 from models.diffusion.sampler import sample_latents
 from models.export import CHECKSUM, CONFIG, WEIGHTS, sha256
 from models.runtime import choose_device
-from models.training.diffusion_stage import diffusion_condition
 
 logger = logging.getLogger(__name__)
 

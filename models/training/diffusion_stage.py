@@ -16,20 +16,10 @@ from torch.optim.swa_utils import AveragedModel
 from models.build import build_ddpm, build_unet
 from models.config import ModelConfig
 from models.data.slices import SliceBank
-from models.diffusion.latents import LatentCodec, latent_channel_mask, random_availability
+from models.diffusion.condition import diffusion_condition
+from models.diffusion.latents import LatentCodec, random_availability
 from models.training.latent_bank import LatentBank, LatentBatch, build_latent_bank
 from models.training.schedule import warmup_ema
-
-
-def diffusion_condition(
-    config: ModelConfig, structure, latents: torch.Tensor, images: torch.Tensor, available: torch.Tensor
-) -> torch.Tensor:
-    """What is concatenated to the noisy latents: F_s, or (ablation) masked latents and availability maps."""
-    if config.diffusion.use_structure:
-        return structure.structure(torch.where(available[:, :, None, None], images, 0.0), available)
-    mask = latent_channel_mask(available, config.autoencoder.latent_channels)
-    maps = available.float()[:, :, None, None].expand(-1, -1, *latents.shape[-2:])
-    return torch.cat([torch.where(mask, latents, 0.0), maps], dim=1)
 
 
 class DiffusionStage:
