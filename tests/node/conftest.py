@@ -235,3 +235,20 @@ def storescu(
 def dciodvfy_errors(path: Path) -> list[str]:
     check = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True)
     return [line for line in check.stderr.splitlines() if line.startswith("Error")]
+
+
+@pytest.fixture
+def orthanc(tmp_path):
+    """`orthanc({"synth": node_port}, lua)`: a real Orthanc routing with the Lua script, stopped at the end."""
+    from tests.node.orthanc_peer import Orthanc
+
+    started = []
+
+    def make(nodes: dict[str, int], lua: str) -> Orthanc:
+        pacs = Orthanc(tmp_path / f"orthanc-{len(started)}", nodes, lua)
+        started.append(pacs)
+        return pacs
+
+    yield make
+    for pacs in started:
+        pacs.stop()

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import time
-import urllib.request
 
 import pydicom
-import pytest
 
 from tests.node.conftest import free_port, wait_for
+from tests.node.orthanc_peer import ORTHANC_AE
 
-ORTHANC_AE = "ORTHANC"
 ROUTE_LUA = """
 function OnStableSeries(seriesId, tags, metadata)
   -- Route what modalities acquired; never what the node made (its Manufacturer), which would loop.
@@ -24,71 +21,9 @@ end
 """
 
 
-class Orthanc:
-    def __init__(self, folder, node_port):
-        self.http_port, self.dicom_port = free_port(), free_port()
-        folder.mkdir()
-        (folder / "route.lua").write_text(ROUTE_LUA)
-        config = {
-            "Name": "test-pacs", "StorageDirectory": str(folder / "db"), "IndexDirectory": str(folder / "db"),
-            "Plugins": [], "LuaScripts": [str(folder / "route.lua")], "HttpPort": self.http_port,
-            "RemoteAccessAllowed": False, "AuthenticationEnabled": False, "DicomAet": ORTHANC_AE,
-            "DicomPort": self.dicom_port, "DicomCheckCalledAet": False, "StableAge": 2, "SaveJobs": False,
-            "DicomModalities": {"synth": {"AET": "SYNTH", "Host": "127.0.0.1", "Port": node_port}},
-        }  # fmt: skip
-        (folder / "orthanc.json").write_text(json.dumps(config))
-        self.log = open(folder / "orthanc.log", "wb")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(["Orthanc", str(folder / "orthanc.json")], stdout=self.log,
-                                        stderr=subprocess.STDOUT)  # fmt: skip
-        wait_for(self._answers, 30, "Orthanc's REST API")
-
-    def _answers(self) -> bool:
-        try:
-            self.get("/system")
-            return True
-        except OSError:
-            return False
-
-    def get(self, path: str):
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}{path}", timeout=10) as response:
-            return json.loads(response.read())
-
-    def post(self, path: str, body: dict):
-        request = urllib.request.Request(f"http://127.0.0.1:{self.http_port}{path}", data=json.dumps(body).encode(),
-                                         headers={"Content-Type": "application/json"})  # fmt: skip
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read())
-
-    def series_descriptions(self, study_uid: str) -> list[str]:
-        found = self.post("/tools/find", {"Level": "Study", "Query": {"StudyInstanceUID": study_uid}})
-        if not found:
-            return []
-        series = self.get(f"/studies/{found[0]}/series")
-        return sorted(s["MainDicomTags"].get("SeriesDescription", "") for s in series)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(30)
-        self.log.close()
-
-
-@pytest.fixture
-def orthanc(tmp_path):
-    started = []
-
-    def make(node_port: int) -> Orthanc:
-        pacs = Orthanc(tmp_path / "orthanc", node_port)
-        started.append(pacs)
-        return pacs
-
-    yield make
-    for pacs in started:
-        pacs.stop()
-
-
 def test_orthanc_routes_a_study_and_receives_each_synthetic_series_exactly_once(node_factory, orthanc, study_of):
     node_port = free_port()
-    pacs = orthanc(node_port)
+    pacs = orthanc({"synth": node_port}, ROUTE_LUA)
     # No destination configured: results go back to the caller's address in allowed_callers. Orthanc routes
     # series one after the other: the node waits long enough to see them all as one study version.
     node = node_factory(port=node_port, stable_after_s=15,
