@@ -1,4 +1,5 @@
-"""Orthanc as the PACS: it auto-routes stable series to the node, the node sends results back into it, no loop."""
+"""Orthanc as the PACS: it routes stable studies to the node with the shipped Lua script, the node sends results
+back into it, no loop."""
 
 from __future__ import annotations
 
@@ -7,25 +8,16 @@ import time
 
 import pydicom
 
-from tests.node.conftest import free_port, wait_for
+from tests.node.conftest import REPO, free_port, wait_for
 from tests.node.orthanc_peer import ORTHANC_AE
 
-ROUTE_LUA = """
-function OnStableSeries(seriesId, tags, metadata)
-  -- Route what modalities acquired; never what the node made (its Manufacturer), which would loop.
-  if tags['Manufacturer'] == 'mri-synth-node' then
-    return
-  end
-  RestApiPost('/modalities/synth/store', '{"Resources":["' .. seriesId .. '"],"Synchronous":false}')
-end
-"""
+ROUTE = REPO / "deploy" / "orthanc" / "route-to-nodes.lua"
 
 
 def test_orthanc_routes_a_study_and_receives_each_synthetic_series_exactly_once(node_factory, orthanc, study_of):
     node_port = free_port()
-    pacs = orthanc({"synth": node_port}, ROUTE_LUA)
-    # No destination configured: results go back to the caller's address in allowed_callers. Orthanc routes
-    # series one after the other: the node waits long enough to see them all as one study version.
+    pacs = orthanc({"synth-1": node_port}, ROUTE.read_text())
+    # No destination configured: results go back to the caller's address in allowed_callers.
     node = node_factory(port=node_port, stable_after_s=15,
                         allowed_callers=[f"{ORTHANC_AE}@127.0.0.1:{pacs.dicom_port}"])  # fmt: skip
     study = study_of("t1", "t2", "flair")
