@@ -91,6 +91,15 @@ def build(seeds: list[int], data: DataConfig, scratch: Path) -> dict[str, np.nda
     }
 
 
+def load_examples(paths: list[Path]) -> dict[str, np.ndarray]:
+    """The examples of several `build` outputs as one set (volume indices renumbered)."""
+    parts = [dict(np.load(path)) for path in paths]
+    offsets = np.cumsum([0] + [len(p["geometries"]) for p in parts[:-1]])
+    merged = {key: np.concatenate([p[key] for p in parts]) for key in parts[0] if key != "volumes"}
+    merged["volumes"] = np.concatenate([p["volumes"] + offset for p, offset in zip(parts, offsets)])
+    return merged
+
+
 def parse_seeds(text: str) -> list[int]:
     """ "100-103,200" -> [100, 101, 102, 103, 200]."""
     seeds = []

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from models.classifier_studies import load_examples
 from models.config import DataConfig
 from models.data.layouts import find_brats_cases
 from models.data.preprocessing import to_model_grid
@@ -179,14 +180,14 @@ def train(
     out: Path,
     steps: int = 3000,
     seed: int = 0,
-    studies_train: Path | None = None,
-    studies_test: Path | None = None,
+    studies_train: list[Path] | None = None,
+    studies_test: list[Path] | None = None,
 ) -> dict:
     data = DataConfig()
     cases = {c.case_id: c for c in find_brats_cases(data_dir)}
     start = time.perf_counter()
     x, y, v = build_examples([cases[c] for c in split["train"]], data)
-    x, y, _ = _with_studies(x, y, v, dict(np.load(studies_train)) if studies_train else None)
+    x, y, _ = _with_studies(x, y, v, load_examples(studies_train) if studies_train else None)
     tx, ty, tv = build_examples([cases[c] for c in split["test"]], data)
     logger.info("%d training slices, %d test slices (%.0f s)", len(x), len(tx), time.perf_counter() - start)
     torch.manual_seed(seed)
@@ -204,8 +205,8 @@ def train(
             logger.info("step %d: cross-entropy %.4f", step + 1, float(loss))
     metrics = volume_accuracy(network, tx, ty, tv)
     if studies_test:
-        metrics["simulated_dicom_studies"] = accuracy_per_geometry(network, dict(np.load(studies_test)))
-        metrics["simulated_dicom_studies"]["source"] = studies_test.name
+        metrics["simulated_dicom_studies"] = accuracy_per_geometry(network, load_examples(studies_test))
+        metrics["simulated_dicom_studies"]["files"] = [path.name for path in studies_test]
     metrics.update(
         test_subjects=split["test"],
         train_subjects=len(split["train"]),
@@ -226,8 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", type=Path, required=True, help="split.json (train and test subjects)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--steps", type=int, default=3000)
-    parser.add_argument("--studies-train", type=Path, help="examples from simulated DICOM studies to train on")
-    parser.add_argument("--studies-test", type=Path, help="held-out examples from simulated DICOM studies")
+    parser.add_argument("--studies-train", type=Path, nargs="+", help="examples of simulated DICOM studies to train on")
+    parser.add_argument("--studies-test", type=Path, nargs="+", help="held-out examples of simulated DICOM studies")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     split = json.loads(args.split.read_text())
