@@ -55,6 +55,7 @@ bench: setup
 	$(RUN) -m bench.compute
 	$(RUN) -m bench.scaling
 	$(RUN) -m bench.queue
+	$(RUN) -m bench.nodes
 	$(RUN) -m bench.quality_speed
 
 clean:
