@@ -11,6 +11,7 @@ its tags wins over one recognised by its pixels when both claim a contrast.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from pathlib import Path
 
@@ -60,11 +61,6 @@ def _ranked(probabilities: dict[str, float]) -> str:
     return ", ".join(f"{c} {v:.2f}" for c, v in sorted(probabilities.items(), key=lambda kv: -kv[1]))
 
 
-def _order_key(ident: Identification) -> tuple:
-    s = ident.series
-    return (s.acquisition_key or ("", float("inf")), s.series_number if s.series_number is not None else 1 << 30)
-
-
 def identify_from_images(
     idents: list[Identification],
     datasets: dict[str, list[Dataset]],
@@ -73,10 +69,12 @@ def identify_from_images(
 ) -> list[Identification]:
     """The classifier's answers for series the tags left undecided (`needs_image_check`), others unchanged.
 
-    A class is taken at `min_probability`. Pixels tell a T1-weighted image well but pre- from post-contrast
-    poorly, so when T1 + T1ce together reach `min_probability` but neither alone does, the T1-weighted series
-    are told apart by acquisition order (the earliest is the T1, later ones T1ce), as the tag rules do; a lone
-    such series goes by the larger of the two. Returns a new list in the same order.
+    A class is taken at `min_probability`. Pixels tell a T1-weighted image well but pre- from post-contrast poorly
+    in absolute terms, while between two T1-weighted series of one study the classifier ranks the post-contrast
+    one as the more enhanced (23 of 24 held-out simulated studies, every vendor, whole head and skull-stripped:
+    models/contrast-classifier/README.md). So every series whose T1 + T1ce probability reaches `min_probability`
+    is T1-weighted; when a study has several, the one with the largest log-odds of T1ce over T1 is the T1ce and
+    the others T1; a lone one goes by the larger of the two. Returns a new list in the same order.
     """
     result = list(idents)
     t1_family: list[tuple[int, dict[str, float]]] = []
@@ -88,27 +86,35 @@ def identify_from_images(
         if probabilities is None:
             continue
         best = max(probabilities, key=probabilities.get)
-        if probabilities[best] >= min_probability:
+        if probabilities["t1"] + probabilities["t1ce"] >= min_probability:
+            t1_family.append((index, probabilities))
+        elif probabilities[best] >= min_probability:
             result[index] = _identified(
                 ident, best, probabilities[best], [f"no tag evidence; image classifier: {_ranked(probabilities)}"]
             )
-        elif probabilities["t1"] + probabilities["t1ce"] >= min_probability:
-            t1_family.append((index, probabilities))
         else:
             ident.evidence.append(f"image classifier unsure ({_ranked(probabilities)}; needs {min_probability:g})")
-    ordered = sorted(t1_family, key=lambda item: _order_key(idents[item[0]]))
-    for rank, (index, probabilities) in enumerate(ordered):
+    enhanced = max(t1_family, key=lambda item: _enhancement(item[1]))[0] if len(t1_family) > 1 else None
+    for index, probabilities in t1_family:
         p = probabilities["t1"] + probabilities["t1ce"]
-        if len(ordered) > 1:
-            contrast = "t1" if rank == 0 else "t1ce"
-            how = f"T1-weighted by its pixels; {'first' if rank == 0 else 'later'} of {len(ordered)} such series"
+        if enhanced is not None:
+            contrast = "t1ce" if index == enhanced else "t1"
+            how = (
+                f"T1-weighted by its pixels; the {'most' if index == enhanced else 'less'} enhanced of "
+                f"{len(t1_family)} such series (log-odds T1ce:T1 {_enhancement(probabilities):+.2f})"
+            )
         else:
             contrast = "t1" if probabilities["t1"] >= probabilities["t1ce"] else "t1ce"
-            how = "T1-weighted by its pixels; pre or post contrast unclear, the likelier taken"
+            how = "T1-weighted by its pixels; the only such series, pre or post contrast by the likelier"
             p = max(probabilities["t1"], probabilities["t1ce"])
         evidence = [f"no tag evidence; image classifier: {_ranked(probabilities)}; {how}"]
         result[index] = _identified(idents[index], contrast, p, evidence)
     return result
+
+
+def _enhancement(probabilities: dict[str, float]) -> float:
+    """How much more post- than pre-contrast the classifier finds a T1-weighted series: log p(T1ce) - log p(T1)."""
+    return math.log(max(probabilities["t1ce"], 1e-9)) - math.log(max(probabilities["t1"], 1e-9))
 
 
 def _identified(ident: Identification, contrast: str, p: float, evidence: list[str]) -> Identification:

@@ -325,6 +325,25 @@ def test_with_every_contrast_tag_stripped_the_image_classifier_decides(study_of,
             assert f"(series {series['series_number']})" in note and "image classifier" in note
 
 
+def test_with_tags_stripped_the_more_enhanced_of_two_t1_weighted_series_is_the_t1ce(study_of, copy_study, tmp_path):
+    study = copy_study(study_of("t1", "t1ce", "t2", "flair"))
+    post_contrast = set()
+    for path in study.rglob("*.dcm"):
+        ds = pydicom.dcmread(path)
+        if "ContrastBolusAgent" in ds:
+            post_contrast.add(ds.SeriesInstanceUID)
+        for keyword in STRIPPED:
+            if keyword in ds:
+                delattr(ds, keyword)
+        ds.save_as(path)
+    code, report = run_app("-i", str(study), "-o", str(tmp_path / "out"), "--dry-run")
+    assert code == 0 and report["outcome"] == "skipped", report["reason"]
+    found = {s["contrast"]: s for s in report["series"] if s["decision"].startswith("used as")}
+    assert set(found) == {"t1", "t1ce", "t2", "flair"}, report["series"]
+    assert {found["t1ce"]["series_instance_uid"]} == post_contrast
+    assert "the most enhanced of 2" in found["t1ce"]["evidence"][0]
+
+
 def test_rle_compressed_input_is_decoded_into_volumes(study_of, tmp_path):
     from pydicom.uid import RLELossless
 
