@@ -10,6 +10,7 @@ know are registered, running jobs are queued again, pending sends resume.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import threading
 import time
@@ -29,6 +30,30 @@ logger = logging.getLogger(__name__)
 
 TICK_S = 0.5
 HOUSEKEEPING_EVERY_S = 5.0
+
+
+def superseded_synthetics(study_results: Path, version: int) -> list[str]:
+    """What earlier versions of a study synthesized and this version holds acquired: a synthetic series the node
+    sent that now sits beside the real one in the PACS, which only an admin can remove."""
+    try:
+        current = json.loads((study_results / f"v{version}" / "report.json").read_text())
+    except (OSError, ValueError):
+        return []
+    acquired = set(current.get("contrasts_present", {})) | set(current.get("contrasts_acquired_unusable", {}))
+    notes = []
+    for earlier in range(1, version):
+        try:
+            report = json.loads((study_results / f"v{earlier}" / "report.json").read_text())
+        except (OSError, ValueError):
+            continue
+        for output in report.get("outputs", []):
+            if output.get("contrast") in acquired:
+                notes.append(
+                    f"{output['contrast'].upper()} is acquired now, but version {earlier} synthesized it (series "
+                    f"{output.get('series_instance_uid')}, '{output.get('description')}'): remove that series from "
+                    "the PACS"
+                )
+    return notes
 
 
 class NodeService:
@@ -162,6 +187,9 @@ class NodeService:
         if result.outcome in ("synthesized", "skipped", "dry-run"):
             destinations = self.destinations_for(job) if files else []
             reason = result.reason
+            for note in superseded_synthetics(self.spool.results / job.study_uid, job.version):
+                logger.warning("study %s version %d: %s", job.study_uid, job.version, note)
+                reason += f"; {note}"
             if files and not destinations:
                 reason += f"; no destination for caller {job.calling_ae}: results kept in {output}"
             self.queue.finish_job(job.id, DONE, reason, result.outcome, output, destinations)

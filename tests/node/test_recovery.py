@@ -152,3 +152,18 @@ def echo_ok(node) -> bool:
     from tests.node.conftest import echo
 
     return echo(node.port) == 0
+
+
+def test_a_contrast_the_node_synthesized_then_received_acquired_is_flagged_for_removal(node_factory, study_of):
+    study = study_of("t1", "t1ce", "t2", "flair")
+    folders = {p.name: p for p in study.iterdir() if p.is_dir()}
+    first = [p for name, p in folders.items() if "MPRAGE_pre" in name or "T2_TSE" in name]
+    flair = [p for name, p in folders.items() if "FLAIR" in name.upper()]
+    node = node_factory(stable_after_s=1.5)
+    assert storescu(node.port, *first).returncode == 0
+    wait_for(lambda: " done " in node.status() or " sent " in node.status(), 300, "version 1 to end")
+    assert storescu(node.port, *flair).returncode == 0
+    wait_for(lambda: "remove that series" in node.status(), 300, "version 2 to flag the synthetic FLAIR")
+    status = node.status()
+    assert "FLAIR is acquired now, but version 1 synthesized it" in status, status
+    assert "T1CE is acquired now" not in status
