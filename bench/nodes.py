@@ -81,6 +81,36 @@ def run(studies: list[Path], work: Path, nodes: int, sampler_steps: int | None) 
             process.wait(60)
 
 
+def render(results: dict) -> str:
+    """The markdown table and what the ratio means, from the results (so a result can be rendered again)."""
+    one, two, speedup = results["one_node_s"], results["two_nodes_s"], results["two_over_one"]
+    per_hour = {1: results["one_node_studies_per_hour"], 2: results["two_nodes_studies_per_hour"]}
+    if speedup["median"] < 1:
+        meaning = (
+            "Two nodes on one machine are slower than one here: both workers' torch threads (each as many as the "
+            "cores) compete for the same cores, and each node loads its own model. On one machine, run one node."
+        )
+    else:
+        meaning = (
+            "On one machine a second node adds overlap (one study's stability wait, transfers and model start beside "
+            "another's synthesis), not compute."
+        )
+    return (
+        "# One node against two nodes on the same machine (shipped model)\n\n"
+        f"{results['studies']} studies (FLAIR missing), all to one node or split evenly between two; from the first "
+        "instance sent until every study's results are acknowledged by storescp; stable_after_s 2; sampler steps: "
+        f"{results['sampler_steps']}; {results['cores']} cores; median (min-max) of {results['repeats']} runs, one "
+        f"and two nodes alternating. Made by `python -m bench.nodes --studies {results['studies']} --repeats "
+        f"{results['repeats']}`.\n\n"
+        "| nodes | seconds (min-max) | studies per hour |\n|---|---|---|\n"
+        f"| 1 | {one['median']:.1f} ({one['min']:.1f}-{one['max']:.1f}) | {per_hour[1]:.0f} |\n"
+        f"| 2 | {two['median']:.1f} ({two['min']:.1f}-{two['max']:.1f}) | {per_hour[2]:.0f} |\n\n"
+        f"Two nodes over one, same repeat: {speedup['median']:.2f}x ({speedup['min']:.2f}-{speedup['max']:.2f}). "
+        f"{meaning} On two machines each node has its own cores and model; with synthesis the bulk of a study's "
+        "time, two nodes would come near twice the studies per hour of one (not measured here: one machine).\n"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.nodes", description=__doc__.splitlines()[0])
     parser.add_argument("--studies", type=int, default=4)
@@ -102,21 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         "one_node_studies_per_hour": per_hour[1], "two_nodes_studies_per_hour": per_hour[2], "two_over_one": speedup,
         "sampler_steps": args.sampler_steps or "model default", "cores": os.cpu_count(),
     }  # fmt: skip
-    markdown = (
-        "# One node against two nodes on the same machine (shipped model)\n\n"
-        f"{args.studies} studies (FLAIR missing), all to one node or split evenly between two; from the first "
-        "instance sent until every study's results are acknowledged by storescp; stable_after_s 2; sampler steps: "
-        f"{results['sampler_steps']}; {os.cpu_count()} cores; median (min-max) of {args.repeats} runs, one and two "
-        f"nodes alternating. Made by `python -m bench.nodes --studies {args.studies} --repeats {args.repeats}`.\n\n"
-        "| nodes | seconds (min-max) | studies per hour |\n|---|---|---|\n"
-        f"| 1 | {one['median']:.1f} ({one['min']:.1f}-{one['max']:.1f}) | {per_hour[1]:.0f} |\n"
-        f"| 2 | {two['median']:.1f} ({two['min']:.1f}-{two['max']:.1f}) | {per_hour[2]:.0f} |\n\n"
-        f"Two nodes over one, same repeat: {speedup['median']:.2f}x ({speedup['min']:.2f}-{speedup['max']:.2f}). "
-        "Both "
-        "nodes share this machine's cores: what a second node adds here is overlap (one study's stability wait, "
-        "transfers and model start beside another's synthesis), not compute. On two machines each node has its own "
-        "cores, and with synthesis the bulk of a study's time the ratio would approach 2.\n"
-    )  # fmt: skip
+    markdown = render(results)
     path = write("nodes", results, markdown)
     print(path.read_text())
     return 0
