@@ -25,109 +25,46 @@ server's `DicomTagsDisallowed` setting and the DICOM dictionary. Approximated: e
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
-Rule = Callable[[dict], list[str]]
-
-VALID_TASK_TYPES = (
-    "argo",
-    "aide_clinical_review",
-    "router",
-    "export",
-    "docker",
-    "email",
-    "remote_app_execution",
-    "export_hl7",
+from deploy.workflow_access import (
+    _TASK_ID,
+    AE_TITLE_MAX,
+    ARGO_KEYS,
+    DOCKER_REQUIRED_ARGS,
+    EXPORT_LIKE_TYPES,
+    REVIEWABLE_TYPES,
+    VALID_TASK_TYPES,
+    Rule,
+    _args,
+    _artifacts,
+    _destinations,
+    _get,
+    _id,
+    _list,
+    _split_list,
+    _tasks,
+    _text,
+    _type,
 )
-EXPORT_LIKE_TYPES = ("export", "export_hl7", "remote_app_execution")  # ValidateExportTask / HL7 / ExternalApp
-REVIEWABLE_TYPES = ("argo", "remote_app_execution")  # ValidationConstants.AcceptableTasksToReview
-ARGO_KEYS = (  # ArgoParameters.VaildParameters
-    "namespace",
-    "server_url",
-    "allow_insecure",
-    "workflow_template_name",
-    "timeoutSeconds",
-    "apiToken",
-    "endpoint",
-    "username",
-    "password",
-    "exchange",
-    "virtualHost",
-    "resources",
-    "parameters",
-    "priority",
-    "cpu",
-    "memory",
-    "gpu_required",
+from deploy.workflow_rules_docker import (
+    docker_container_spec,
+    docker_mount_paths,
+    docker_required_args,
+    docker_server_url,
+    docker_storage_mappings,
+    docker_task_timeout,
 )
-DOCKER_REQUIRED_ARGS = ("server_url", "entrypoint", "command", "container_image", "temp_storage_container_path")
-DOCKER_ENV_PREFIX = "env_"
-DOCKER_WORKDIR_ARG = "env_MONAI_WORKDIR"  # the one argument name the plugin itself knows: a scratch volume
-DOCKER_RUNTIME = "nvidia"  # Strings.RuntimeNvidia, set on every container (HostConfig.Runtime)
-AE_TITLE_MAX = 15
-
-_TASK_ID = re.compile(r"^[a-zA-Z0-9_-]+$")  # WorkflowValidator: @"^[a-zA-Z0-9-_]+$"
-_ARTIFACT_VALUE = re.compile(
-    r"^\{\{ context\.(?:input\.dicom|executions\.(?P<task>[^.\s{}]+)\.(?:output_dir|artifacts\.(?P<name>[^.\s{}]+)))"
-    r" \}\}$"
+from deploy.workflow_rules_runtime import (
+    artifact_references,
+    artifact_value_form,
+    condition_syntax,
+    json_types,
+    no_cycles,
+    spec_lengths,
+    task_destinations_exist,
 )
-_PARAMETER = re.compile(r"\{\{(.*?)\}\}")
-_PARAMETER_FORMS = (
-    re.compile(r"context\.dicom\.series\.(?:any|all)\(\s*'[0-9A-Fa-f]{4}'\s*,\s*'[0-9A-Fa-f]{4}'\s*\)"),
-    re.compile(
-        r"context\.executions\.(?P<task>[^.\s]+)\.(?i:task_id|status|execution_id|output_dir|task_type|"
-        r"previous_task_id|error_msg|start_time|end_time|(?:result|execution_stats)\.\S+)"
-    ),
-    re.compile(r"context\.input\.patient_details\.(?:id|name|sex|dob|age|hospital_id)"),
-    re.compile(r"context\.workflow\.(?:name|description)"),
-)
-_OPERATOR = re.compile(r"^(?:==|!=|<=|>=|=<|=>|<|>|(?i:contains|not_contains))$")
 
-
-# Access that tolerates any JSON: the server binds property names case-insensitively (Newtonsoft), args keys not.
-def _get(obj: object, key: str, default: object = None) -> object:
-    if not isinstance(obj, dict):
-        return default
-    if key in obj:
-        return obj[key]
-    return next((value for name, value in obj.items() if str(name).lower() == key.lower()), default)
-
-
-def _list(value: object) -> list:
-    return value if isinstance(value, list) else []
-
-
-def _text(value: object) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _tasks(workflow: dict) -> list[dict]:
-    return [task for task in _list(_get(workflow, "tasks")) if isinstance(task, dict)]
-
-
-def _id(task: dict) -> str:
-    return _text(_get(task, "id"))
-
-
-def _type(task: dict) -> str:
-    return _text(_get(task, "type")).lower()
-
-
-def _args(task: dict) -> dict:
-    args = _get(task, "args")
-    return args if isinstance(args, dict) else {}
-
-
-def _artifacts(task: dict, direction: str) -> list[dict]:
-    return [a for a in _list(_get(_get(task, "artifacts"), direction)) if isinstance(a, dict)]
-
-
-def _destinations(task: dict, field: str) -> list[str]:
-    return [_text(_get(d, "name")) for d in _list(_get(task, field)) if isinstance(d, dict)]
-
-
-def _split_list(value: object) -> list[str]:
-    return [item.strip() for item in _text(value).split(",") if item.strip()]
+__all__ = ["DOCKER_REQUIRED_ARGS", "Rule", "docker_container_spec", "validate"]
 
 
 # ---- WorkflowValidator.cs -------------------------------------------------------------------------------------------
@@ -395,270 +332,6 @@ def email_args(workflow: dict) -> list[str]:
                 f"Argument 'metadata_values' for task {task_id} "
                 "must be a comma seperated list of DICOM metadata tag names."
             )
-    return errors
-
-
-# ---- DockerPlugin.cs: checked when the task is dispatched ---------------------------------------------------------
-def _docker_tasks(workflow: dict) -> list[dict]:
-    return [task for task in _tasks(workflow) if _type(task) == "docker"]
-
-
-def docker_required_args(workflow: dict) -> list[str]:
-    """`ValidateEvent`: `Keys.RequiredParameters` (the plugin's message says Argo; it is the docker plugin's)."""
-    return [
-        f"Task: '{_id(task)}' Required parameter to execute Argo workflow is missing: {key}"
-        for task in _docker_tasks(workflow)
-        for key in DOCKER_REQUIRED_ARGS
-        if key not in _args(task)
-    ]
-
-
-def docker_server_url(workflow: dict) -> list[str]:
-    """`Uri.IsWellFormedUriString(server_url, UriKind.Absolute)`: a scheme, then no blank (`unix:///var/run/docker.sock`)."""
-    errors = []
-    for task in _docker_tasks(workflow):
-        url = _args(task).get("server_url")
-        if url is not None and not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*:\S+", _text(url)):
-            errors.append(f"Task: '{_id(task)}' The value '{url}' provided for 'server_url' is not a valid URI.")
-    return errors
-
-
-def docker_storage_mappings(workflow: dict) -> list[str]:
-    """Each input and output artifact is mounted at the path held by the argument of the artifact's name."""
-    return [
-        f"Task: '{_id(task)}' The mapping for storage '{name}' is not defined as an envrionment variable."
-        for task in _docker_tasks(workflow)
-        for name in (_text(_get(a, "name")) for a in _artifacts(task, "input") + _artifacts(task, "output"))
-        if name not in _args(task)
-    ]
-
-
-def docker_mount_paths(workflow: dict) -> list[str]:
-    """Mount targets are bind-mount targets in the container: Docker refuses a relative one."""
-    errors = []
-    for task in _docker_tasks(workflow):
-        args = _args(task)
-        names = [_text(_get(a, "name")) for a in _artifacts(task, "input") + _artifacts(task, "output")]
-        for name in dict.fromkeys(n for n in names + [DOCKER_WORKDIR_ARG] if n in args):
-            if not _text(args[name]).startswith("/"):
-                errors.append(f"Task: '{_id(task)}' args '{name}': mount path '{args[name]}' is not an absolute path.")
-    return errors
-
-
-def docker_task_timeout(workflow: dict) -> list[str]:
-    """`Initialize`: task_timeout_minutes that `int.TryParse` refuses becomes 5 minutes, silently."""
-    return [
-        f"Task: '{_id(task)}' task_timeout_minutes '{_args(task)['task_timeout_minutes']}' is not a whole number: "
-        "the docker plugin would stop watching the container after 5 minutes."
-        for task in _docker_tasks(workflow)
-        if "task_timeout_minutes" in _args(task)
-        and not re.fullmatch(r"\s*[+-]?\d+\s*", _text(_args(task)["task_timeout_minutes"]))
-    ]
-
-
-def docker_container_spec(task: dict) -> dict:
-    """What `DockerPlugin.BuildContainerSpecification` asks Docker for, given a docker task of a workflow.
-
-    Entrypoint and command are split on ',' and both always replace the image's; each `env_X` argument becomes the
-    variable X (every `env_` in the key is removed); each input artifact is bind-mounted read-only, each output
-    read-write, at the path of the argument named like the artifact; `env_MONAI_WORKDIR` adds a read-write scratch
-    mount whose files are uploaded too. Every container gets the `nvidia` runtime. An input with no file in storage
-    is not mounted at all.
-    """
-    args = _args(task)
-    mounts = [(args.get(_text(_get(a, "name"))), True) for a in _artifacts(task, "input")]
-    mounts += [(args.get(_text(_get(a, "name"))), False) for a in _artifacts(task, "output")]
-    if DOCKER_WORKDIR_ARG in args:
-        mounts.append((args[DOCKER_WORKDIR_ARG], False))
-    return {
-        "Image": args.get("container_image"),
-        "Entrypoint": _text(args.get("entrypoint")).split(","),
-        "Cmd": _text(args.get("command")).split(","),
-        "Env": {key.replace(DOCKER_ENV_PREFIX, ""): value for key, value in args.items() if key.startswith("env_")},
-        "Mounts": [{"Target": target, "ReadOnly": read_only} for target, read_only in mounts],
-        "Runtime": DOCKER_RUNTIME,
-        "User": args.get("user"),
-    }
-
-
-# ---- accepted by the server, wrong at run time --------------------------------------------------------------------
-def _upstream(workflow: dict, task_id: str) -> set[str]:
-    """The tasks from which a chain of task_destinations leads to `task_id`."""
-    parents = {}
-    for task in _tasks(workflow):
-        for name in _destinations(task, "task_destinations"):
-            parents.setdefault(name, set()).add(_id(task))
-    seen, todo = set(), [task_id]
-    while todo:
-        for parent in parents.get(todo.pop(), ()):
-            if parent not in seen:
-                seen.add(parent)
-                todo.append(parent)
-    return seen
-
-
-def artifact_value_form(workflow: dict) -> list[str]:
-    """`ArtifactMapper` splits a value on ' ' and reads the second piece, so the spaces inside the braces matter; it
-    takes a suffix from between the two closing braces, so a suffix after `}}` is dropped: refused here."""
-    errors = []
-    for task in _tasks(workflow):
-        for direction in ("input", "output"):
-            for artifact in _artifacts(task, direction):
-                value = _text(_get(artifact, "value"))
-                if value.strip() and not _ARTIFACT_VALUE.match(value):
-                    errors.append(
-                        f"Task: '{_id(task)}' {direction} artifact '{_get(artifact, 'name')}' value '{value}' is not "
-                        "one of '{{ context.input.dicom }}', '{{ context.executions.TASK_ID.artifacts.NAME }}', "
-                        "'{{ context.executions.TASK_ID.output_dir }}'."
-                    )
-    return errors
-
-
-def artifact_references(workflow: dict) -> list[str]:
-    """A referenced execution must be a task that runs before this one; a referenced artifact one of its outputs."""
-    tasks = {_id(task): task for task in _tasks(workflow)}
-    errors = []
-    for task in _tasks(workflow):
-        for artifact in _artifacts(task, "input"):
-            match = _ARTIFACT_VALUE.match(_text(_get(artifact, "value")))
-            if not match or not match["task"]:
-                continue
-            where = f"Task: '{_id(task)}' input artifact '{_get(artifact, 'name')}'"
-            source = tasks.get(match["task"])
-            if source is None:
-                errors.append(f"{where} refers to task '{match['task']}' which is not in the workflow.")
-            elif match["task"] not in _upstream(workflow, _id(task)):
-                errors.append(f"{where} refers to task '{match['task']}' which does not run before it.")
-            elif match["name"] and match["name"] not in [_get(o, "name") for o in _artifacts(source, "output")]:
-                errors.append(f"{where} refers to '{match['name']}', not an output artifact of task '{match['task']}'.")
-    return errors
-
-
-def task_destinations_exist(workflow: dict) -> list[str]:
-    ids = {_id(task) for task in _tasks(workflow)}
-    return [
-        f"Task: '{_id(task)}' has task destination: '{name}' that could not be found."
-        for task in _tasks(workflow)
-        for name in _destinations(task, "task_destinations")
-        if name not in ids
-    ]
-
-
-def no_cycles(workflow: dict) -> list[str]:
-    graph = {_id(task): _destinations(task, "task_destinations") for task in _tasks(workflow)}
-    errors, done = [], set()
-
-    def visit(node: str, path: list[str]) -> None:
-        if node in path:
-            loop = path[path.index(node) :] + [node]
-            errors.append(f"Detected task convergence on path: {' => '.join(loop)} => ∞")
-            return
-        if node in done:
-            return
-        for child in graph.get(node, ()):
-            visit(child, path + [node])
-        done.add(node)
-
-    for node in graph:
-        visit(node, [])
-    return errors
-
-
-def condition_syntax(workflow: dict) -> list[str]:
-    """A condition the resolver cannot parse is false, silently (`ConditionalParameterParser.TryParse`)."""
-    task_ids = {_id(task) for task in _tasks(workflow)}
-    places = [("Workflow predicate", c) for c in _list(_get(workflow, "predicate"))]
-    for task in _tasks(workflow):
-        for destination in _list(_get(task, "task_destinations")):
-            where = f"Task: '{_id(task)}' task_destination '{_text(_get(destination, 'name'))}' condition"
-            places += [(where, condition) for condition in _list(_get(destination, "conditions"))]
-    return [
-        f"{where} {condition!r}: {problem}"
-        for where, condition in places
-        for problem in _condition_problems(_text(condition), task_ids)
-    ]
-
-
-def _condition_problems(condition: str, task_ids: set[str]) -> list[str]:
-    problems = []
-    for match in _PARAMETER.finditer(condition):
-        parameter = match[1].strip()
-        form = next((f.fullmatch(parameter) for f in _PARAMETER_FORMS if f.fullmatch(parameter)), None)
-        if form is None:
-            problems.append(f"unknown parameter '{{{{ {parameter} }}}}'")
-        elif "task" in form.groupdict() and form["task"] not in task_ids:
-            problems.append(f"parameter '{{{{ {parameter} }}}}' names task '{form['task']}', not in the workflow")
-    text = _PARAMETER.sub("'X'", condition)
-    if "{{" in text or "}}" in text:
-        return problems + ["unbalanced '{{' and '}}'"]
-    if text.count("'") % 2:
-        return problems + ["a quote is not closed"]
-    masked = re.sub(r"'[^']*'", "Q", text)
-    masked = re.sub(r"\[[^\[\]]*\]", "Q", masked)
-    if "[" in masked or "]" in masked:
-        return problems + ["unbalanced '[' and ']'"]
-    if masked.count("(") != masked.count(")"):
-        return problems + ["unbalanced '(' and ')'"]
-    flat = re.sub(r"(==|!=|<=|>=|=<|=>|<|>)", r" \1 ", masked.replace("(", " ").replace(")", " "))
-    for number, clause in enumerate(re.split(r"\s(?:and|or)\s", f" {flat} ", flags=re.IGNORECASE), start=1):
-        tokens = clause.split()
-        operands_ok = len(tokens) == 3 and all(t == "Q" or t.upper() in ("NULL", "UNDEFINED") for t in tokens[::2])
-        if not (operands_ok and _OPERATOR.match(tokens[1])):
-            problems.append(
-                f"clause {number} is not <value> <operator> <value> (values quoted, [arrays] or NULL; operators "
-                "==, !=, <, >, <=, >=, CONTAINS, NOT_CONTAINS; clauses joined by AND / OR)"
-            )
-    return problems
-
-
-# ---- guidelines/mwm-workflow-spec.md --------------------------------------------------------------------------------
-def spec_lengths(workflow: dict) -> list[str]:
-    """The spec's `str (N)` limits: name 15, description 200; task id 50, description and type 2000."""
-    checks = [
-        ("Workflow", "name", _get(workflow, "name"), 15),
-        ("Workflow", "description", _get(workflow, "description"), 200),
-    ]
-    for task in _tasks(workflow):
-        checks += [
-            (f"Task: '{_id(task)}'", f, _get(task, f), n)
-            for f, n in (("id", 50), ("description", 2000), ("type", 2000))
-        ]
-    return [
-        f"{where} {field} has {len(value)} characters: the spec allows {limit}."
-        for where, field, value, limit in checks
-        if isinstance(value, str) and len(value) > limit
-    ]
-
-
-def json_types(workflow: dict) -> list[str]:
-    """The types the server binds to: strings, lists of objects, args a string-to-string dictionary."""
-    errors = [
-        f"Workflow {f} must be a string."
-        for f in ("name", "version", "description")
-        if _get(workflow, f) is not None and not isinstance(_get(workflow, f), str)
-    ]
-    if not isinstance(_get(workflow, "tasks", []), list):
-        errors.append("Workflow tasks must be a list of task objects.")
-    for task in _tasks(workflow):
-        where = f"Task: '{_id(task)}'"
-        args = _get(task, "args", {})
-        if not isinstance(args, dict):
-            errors.append(f"{where} args must be an object.")
-        else:
-            errors += [
-                f"{where} args '{key}' must be a string." for key, value in args.items() if not isinstance(value, str)
-            ]
-        for field in ("task_destinations", "export_destinations"):
-            entries = _get(task, field, [])
-            if not isinstance(entries, list) or not all(isinstance(_get(e, "name"), str) for e in entries):
-                errors.append(f"{where} {field} must be a list of objects with a string name.")
-        for destination in _list(_get(task, "task_destinations")):
-            conditions = _get(destination, "conditions", [])
-            if not isinstance(conditions, list) or not all(isinstance(c, str) for c in conditions):
-                errors.append(f"{where} conditions of '{_get(destination, 'name')}' must be a list of strings.")
-        timeout = _get(task, "timeout_minutes", -1)
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float):
-            errors.append(f"{where} timeout_minutes must be a number.")
     return errors
 
 
