@@ -20,6 +20,12 @@ import os
 import sys
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from app.task_metadata import task_metadata_requested
+
+if TYPE_CHECKING:
+    from operators.study_state import StudyState
 
 DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "default"
 MODEL_FILE = "model.yaml"
@@ -67,6 +73,11 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--no-label", action="store_true", help="do not burn the SYNTHETIC label into the pixels")
     parser.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
+    parser.add_argument(
+        "--task-metadata",
+        action="store_true",
+        help="also write metadata.json, the outcome for Workflow Manager conditions ($MRI_SYNTH_TASK_METADATA=1)",
+    )
     parser.add_argument("--sampler-steps", type=int, help="DDIM steps (default: the model's; fewer is faster)")
     parser.add_argument(
         "--allow-different-frames",
@@ -78,6 +89,7 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
         parser.error(f"--sampler-steps {args.sampler_steps}: expected 1 to 1000")
     if not 1 <= args.min_present <= 3:
         parser.error(f"--min-present {args.min_present}: expected 1, 2 or 3")
+    args.task_metadata = args.task_metadata or task_metadata_requested()
     args.input = _folder(args.input, "HOLOSCAN_INPUT_PATH", "input")
     args.output = _folder(args.output, "HOLOSCAN_OUTPUT_PATH", "output")
     model = _folder(args.model, "HOLOSCAN_MODEL_PATH", None)
@@ -87,6 +99,14 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     if not args.dry_run and not args.model.exists():
         parser.error(f"model folder {args.model} does not exist (give -m MODEL, or --dry-run)")
     return args
+
+
+def _write_task_metadata(args: argparse.Namespace, state: StudyState) -> None:
+    """metadata.json beside report.json when asked for (app.task_metadata)."""
+    if args.task_metadata:
+        from app.task_metadata import write_task_metadata
+
+        write_task_metadata(state, args.output)
 
 
 def run_folder(args: argparse.Namespace) -> int:
@@ -119,10 +139,12 @@ def run_folder(args: argparse.Namespace) -> int:
         state = app.final_state or StudyState(input_path=str(args.input))
         state.outcome, state.reason = Outcome.INTERNAL_ERROR, f"{type(error).__name__}: {error}"
         write_report(state, args.output)
+        _write_task_metadata(args, state)
         return state.outcome.exit_code
     state = app.final_state
     if state is None:
         return Outcome.INTERNAL_ERROR.exit_code
+    _write_task_metadata(args, state)
     print(f"{state.outcome.value}: {state.reason}")
     print(f"report: {args.output / 'report.json'}")
     return state.outcome.exit_code

@@ -7,6 +7,7 @@ operator) on real files and reads the report.json it writes.
 from __future__ import annotations
 
 import copy
+import json
 
 import pydicom
 import pytest
@@ -35,15 +36,24 @@ def test_dry_run_reports_every_series_and_the_scenario_without_a_model(study_of,
     assert all(s["confidence"] > 0.5 and s["evidence"] for s in used.values())
     assert report["model"] == {}, "a dry run does not load the model"
     assert not _dicom_files(tmp_path / "out")
+    assert not (tmp_path / "out" / "metadata.json").exists(), "metadata.json only when asked for"
 
 
 def test_a_study_with_every_contrast_is_skipped_before_the_model_loads(study_of, tmp_path):
     study = study_of("t1", "t1ce", "t2", "flair")
-    code, report = run_app("-i", str(study), "-o", str(tmp_path / "out"), "-m", str(tmp_path))
+    code, report = run_app("-i", str(study), "-o", str(tmp_path / "out"), "-m", str(tmp_path), "--task-metadata")
     assert code == 0
     assert report["outcome"] == "skipped"
     assert "nothing to synthesize" in report["reason"]
     assert report["model"] == {}
+    metadata = json.loads((tmp_path / "out" / "metadata.json").read_text())
+    assert metadata == {
+        "outcome": "skipped",
+        "exit_code": "0",
+        "synthetic_series": "0",
+        "synthesized": "none",
+        "model_version": "none",
+    }, "the Workflow Manager's condition reads 'none': no export task for this study"
 
 
 def test_too_few_contrasts_are_skipped_and_the_threshold_is_an_option(study_of, tmp_path):
@@ -56,12 +66,15 @@ def test_too_few_contrasts_are_skipped_and_the_threshold_is_an_option(study_of, 
     assert report["scenario"] == "t2 -> t1+t1ce+flair"
 
 
-def test_an_empty_folder_is_an_input_error(tmp_path):
+def test_an_empty_folder_is_an_input_error(tmp_path, monkeypatch):
     (tmp_path / "in").mkdir()
+    monkeypatch.setenv("MRI_SYNTH_TASK_METADATA", "1")
     code, report = run_app("-i", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--dry-run")
     assert code == 3
     assert report["outcome"] == "input-error"
     assert "no DICOM study" in report["reason"]
+    metadata = json.loads((tmp_path / "out" / "metadata.json").read_text())
+    assert metadata["outcome"] == "input-error" and metadata["exit_code"] == "3" and metadata["synthesized"] == "none"
 
 
 def test_unreadable_files_are_listed_and_the_rest_is_used(study_of, copy_study, tmp_path):

@@ -10,6 +10,7 @@ correlation over the head, against the nearest acquired contrast (the T2).
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -121,6 +122,7 @@ def test_a_rerun_gives_the_same_pixels_and_uids_and_the_cli_reads_holoscan_varia
         "PYTHONPATH": str(DEFAULT_MODEL.parents[1]),
         "HOLOSCAN_INPUT_PATH": str(study),
         "HOLOSCAN_OUTPUT_PATH": str(tmp_path / "second"),
+        "MRI_SYNTH_TASK_METADATA": "1",
     }
     done = subprocess.run(
         [sys.executable, "-m", "app", *FAST], env=env, capture_output=True, text=True, cwd=tmp_path, timeout=900
@@ -132,6 +134,9 @@ def test_a_rerun_gives_the_same_pixels_and_uids_and_the_cli_reads_holoscan_varia
     before = _series(first / output["folder"])
     assert [d.SOPInstanceUID for d in again] == [d.SOPInstanceUID for d in before]
     assert all(np.array_equal(a.pixel_array, b.pixel_array) for a, b in zip(again, before))
+    metadata = json.loads((tmp_path / "second" / "metadata.json").read_text())
+    assert metadata["outcome"] == "synthesized" and metadata["synthetic_series"] == "1"
+    assert metadata["synthesized"] == "t1ce" and metadata["model_version"] == report["model"]["version"]
 
 
 def test_our_own_output_sent_back_is_never_used_as_input(study_of, copy_study, synthesized, tmp_path):

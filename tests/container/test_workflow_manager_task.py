@@ -20,6 +20,7 @@ import subprocess
 
 import pydicom
 
+from deploy.workflow_conditions import holds
 from deploy.workflow_rules import docker_container_spec
 from tests.container.conftest import REPO, writable_folder
 
@@ -40,13 +41,14 @@ def _payload(study, folder):
     return folder
 
 
-def test_the_docker_task_of_the_shipped_workflow_runs_the_image_on_a_payload(image, study_of, tmp_path):
+def _run_task(image, study, tmp_path):
+    """The shipped workflow's docker task on `study`; returns the output folder and the export's conditions."""
     workflow = json.loads(WORKFLOW.read_text())
     (task,) = [t for t in workflow["tasks"] if t["type"] == "docker"]
     spec = docker_container_spec(task)
     (input_mount,) = [m["Target"] for m in spec["Mounts"] if m["ReadOnly"]]
     (output_mount,) = [m["Target"] for m in spec["Mounts"] if not m["ReadOnly"]]
-    payload = _payload(study_of("t1", "t1ce", "t2"), tmp_path / "inputs")
+    payload = _payload(study, tmp_path / "inputs")
     out = writable_folder(tmp_path / "outputs")
     conf = tmp_path / "containers.conf"
     conf.write_text(f'[engine.runtimes]\nnvidia = ["{shutil.which("runc")}"]\n')
@@ -60,7 +62,18 @@ def test_the_docker_task_of_the_shipped_workflow_runs_the_image_on_a_payload(ima
         command, capture_output=True, text=True, timeout=900, env={**os.environ, "CONTAINERS_CONF": str(conf)}
     )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    (export,) = task["task_destinations"]
+    return out, export["conditions"]
 
+
+def _task_result(out):
+    """What the Task Manager stores as the task's result: metadata.json, read by its `meta-data` mapping."""
+    (metadata,) = out.rglob("metadata.json")
+    return {"synthesis": json.loads(metadata.read_text())}
+
+
+def test_the_docker_task_of_the_shipped_workflow_runs_the_image_on_a_payload(image, study_of, tmp_path):
+    out, export_conditions = _run_task(image, study_of("t1", "t1ce", "t2"), tmp_path)
     report = json.loads((out / "report.json").read_text())
     assert report["outcome"] == "synthesized" and report["scenario"] == "t1+t1ce+t2 -> flair"
     assert report["unreadable_files"] == [], "the gateway's .dcm.json sidecars are not taken for DICOM files"
@@ -68,3 +81,12 @@ def test_the_docker_task_of_the_shipped_workflow_runs_the_image_on_a_payload(ima
     assert written, "the export task sends the .dcm files of the output artifact"
     synthetic = pydicom.dcmread(written[0])
     assert "SYNTHETIC" in synthetic.SeriesDescription and synthetic.StudyInstanceUID == report["study_instance_uid"]
+    assert holds(export_conditions, _task_result(out)), "the export task is dispatched"
+
+
+def test_a_study_with_nothing_to_synthesize_ends_the_workflow_without_an_export(image, study_of, tmp_path):
+    """An export task with no .dcm file to send ends Failed; the condition on the task's result skips it."""
+    out, export_conditions = _run_task(image, study_of("t1", "t1ce", "t2", "flair"), tmp_path)
+    assert json.loads((out / "report.json").read_text())["outcome"] == "skipped"
+    assert not list(out.rglob("*.dcm"))
+    assert not holds(export_conditions, _task_result(out)), "no export task: the workflow ends Succeeded"

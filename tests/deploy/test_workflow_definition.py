@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from app.task_metadata import NONE, task_metadata_requested
+from deploy import workflow_conditions
 from deploy import workflow_rules as rules
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -412,3 +414,48 @@ def test_the_export_sends_the_synthesis_output(workflow):
     assert export_input(workflow)["value"] == "{{ context.executions.synthesis.artifacts.env_HOLOSCAN_OUTPUT_PATH }}"
     assert task(workflow, "export-synthetic")["export_destinations"] == [{"name": "ORTHANC"}]
     assert '.dcm"' in (ROOT / "operators" / "sc_files.py").read_text()
+
+
+def _export_conditions(workflow: dict) -> list[str]:
+    (destination,) = task(workflow, "synthesis")["task_destinations"]
+    assert destination["name"] == "export-synthetic"
+    return destination["conditions"]
+
+
+def test_the_docker_task_asks_the_app_for_the_metadata_its_export_condition_reads(workflow):
+    """The plugin passes env_MRI_SYNTH_TASK_METADATA as MRI_SYNTH_TASK_METADATA; the app then writes metadata.json."""
+    spec = rules.docker_container_spec(task(workflow, "synthesis"))
+    assert task_metadata_requested(spec["Env"])
+    assert all("result.synthesized" in condition for condition in _export_conditions(workflow))
+
+
+@pytest.mark.parametrize(
+    ("result", "exported"),
+    [
+        ({"synthesized": "flair", "outcome": "synthesized"}, True),
+        ({"synthesized": "t1ce,t2", "outcome": "synthesized"}, True),
+        ({"synthesized": NONE, "outcome": "skipped"}, False),
+        ({"synthesized": NONE, "outcome": "input-error"}, False),
+        ({}, True),
+    ],
+    ids=["one series", "two series", "skipped", "input error", "no metadata mapping at the site"],
+)
+def test_the_export_runs_only_when_something_was_synthesized(workflow, result, exported):
+    """Without the site's metadata mapping the result is empty ('NULL'): the export still runs, as before it."""
+    assert workflow_conditions.holds(_export_conditions(workflow), {"synthesis": result}) is exported
+
+
+def test_the_condition_evaluator_follows_the_workflow_managers_resolution():
+    results = {"a": {"k": "Value", "empty": "", "undefined": "undefined"}}
+    assert workflow_conditions.resolve("{{ context.executions.a.result.k }} == 'x'", results, {}) == "'Value' == 'x'"
+    for key in ("empty", "undefined", "absent"):
+        resolved = workflow_conditions.resolve(f"{{{{ context.executions.a.result.{key} }}}} == 'x'", results, {})
+        assert resolved == "'NULL' == 'x'"
+    assert workflow_conditions.resolve("{{ context.executions.b.result.k }} != 'x'", results, {}) == "'NULL' != 'x'"
+    assert workflow_conditions.holds(["{{ context.executions.a.result.k }} == 'VALUE'"], results), "case ignored"
+    assert workflow_conditions.holds(["{{ context.executions.a.status }} == 'Succeeded'"], {}, {"a": "Succeeded"})
+    assert not workflow_conditions.holds(["'a' == 'a' AND 'a' != 'a'"], {})
+    with pytest.raises(ValueError, match="not one this evaluator knows"):
+        workflow_conditions.holds(["{{ context.workflow.name }} == 'x'"], {})
+    with pytest.raises(ValueError, match="resolves to"):
+        workflow_conditions.holds(["'a' CONTAINS ['a']"], {})
