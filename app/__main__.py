@@ -4,7 +4,10 @@
 prints its queue and `python -m app health` C-ECHOes it (`app.node.cli`).
 
 As with `monai-deploy run`, the folders may also come from HOLOSCAN_INPUT_PATH,
-HOLOSCAN_OUTPUT_PATH and HOLOSCAN_MODEL_PATH (flags win). Without a model
+HOLOSCAN_OUTPUT_PATH and HOLOSCAN_MODEL_PATH (flags win). The older MAP
+names MONAI_INPUTPATH, MONAI_OUTPUTPATH and MONAI_MODELPATH, which a Workflow
+Manager task passes as `env_MONAI_*` arguments, win over the HOLOSCAN ones:
+the image sets those as defaults, and only a runner sets the older ones. Without a model
 the shipped default (models/default) is used. Exit codes: 0 synthesized, or
 nothing to do (all contrasts present, too few present, dry run); 2 bad
 command line; 3 the input cannot be used (no DICOM, no brain MR series,
@@ -39,8 +42,16 @@ def model_folder(path: Path) -> Path:
     return found[0] if len(found) == 1 else path
 
 
-def _folder(flag: str | None, variable: str, default: str | None) -> Path | None:
-    value = flag or os.environ.get(variable) or default
+FOLDER_VARIABLES = {
+    "input": ("MONAI_INPUTPATH", "HOLOSCAN_INPUT_PATH"),
+    "output": ("MONAI_OUTPUTPATH", "HOLOSCAN_OUTPUT_PATH"),
+    "model": ("MONAI_MODELPATH", "HOLOSCAN_MODEL_PATH"),
+}
+"""Where each folder comes from without a flag, first found wins (see the module docstring)."""
+
+
+def _folder(flag: str | None, variables: tuple[str, ...], default: str | None) -> Path | None:
+    value = flag or next((os.environ[v] for v in variables if os.environ.get(v)), None) or default
     return Path(value) if value else None
 
 
@@ -90,9 +101,9 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     if not 1 <= args.min_present <= 3:
         parser.error(f"--min-present {args.min_present}: expected 1, 2 or 3")
     args.task_metadata = args.task_metadata or task_metadata_requested()
-    args.input = _folder(args.input, "HOLOSCAN_INPUT_PATH", "input")
-    args.output = _folder(args.output, "HOLOSCAN_OUTPUT_PATH", "output")
-    model = _folder(args.model, "HOLOSCAN_MODEL_PATH", None)
+    args.input = _folder(args.input, FOLDER_VARIABLES["input"], "input")
+    args.output = _folder(args.output, FOLDER_VARIABLES["output"], "output")
+    model = _folder(args.model, FOLDER_VARIABLES["model"], None)
     args.model = model_folder(model) if model else DEFAULT_MODEL
     if not args.input.exists():
         parser.error(f"input folder {args.input} does not exist")

@@ -13,6 +13,7 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
+from app.__main__ import parse_arguments
 from tests.app.running import run_app
 
 
@@ -162,6 +163,23 @@ def test_a_model_folder_that_cannot_load_is_a_model_error(study_of, tmp_path):
     assert code == 4 and report["outcome"] == "model-error"
     assert str(empty_model) in report["reason"]
     assert not _dicom_files(tmp_path / "out")
+
+
+def test_folders_come_from_the_flags_then_the_older_map_variables_then_the_holoscan_ones(tmp_path, monkeypatch):
+    """A Workflow Manager task may pass MONAI_INPUTPATH etc. into an image that sets HOLOSCAN_* as its defaults."""
+    for name in ("holoscan-in", "monai-in", "flag-in"):
+        (tmp_path / name).mkdir()
+    monkeypatch.setenv("HOLOSCAN_INPUT_PATH", str(tmp_path / "holoscan-in"))
+    monkeypatch.setenv("HOLOSCAN_OUTPUT_PATH", str(tmp_path / "holoscan-out"))
+    assert parse_arguments(["--dry-run"]).input == tmp_path / "holoscan-in"
+    monkeypatch.setenv("MONAI_INPUTPATH", str(tmp_path / "monai-in"))
+    monkeypatch.setenv("MONAI_OUTPUTPATH", str(tmp_path / "monai-out"))
+    monkeypatch.setenv("MONAI_MODELPATH", str(tmp_path / "monai-model"))
+    args = parse_arguments(["--dry-run"])
+    assert (args.input, args.output) == (tmp_path / "monai-in", tmp_path / "monai-out")
+    assert args.model == tmp_path / "monai-model"
+    args = parse_arguments(["--dry-run", "-i", str(tmp_path / "flag-in"), "-o", str(tmp_path / "flag-out")])
+    assert (args.input, args.output) == (tmp_path / "flag-in", tmp_path / "flag-out")
 
 
 @pytest.mark.parametrize("argv", [["--min-present", "4"], ["--sampler-steps", "0"], ["--sop-class", "ct"]])

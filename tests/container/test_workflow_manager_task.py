@@ -41,22 +41,47 @@ def _payload(study, folder):
     return folder
 
 
-def _run_task(image, study, tmp_path):
+LEGACY_NAMES = {
+    "env_HOLOSCAN_INPUT_PATH": ("env_MONAI_INPUTPATH", "/var/monai/input"),
+    "env_HOLOSCAN_OUTPUT_PATH": ("env_MONAI_OUTPUTPATH", "/var/monai/output"),
+}
+"""The older MAP variables, as MDE's pre-Holoscan sample workflows name the artifacts (`env_MONAI_*`)."""
+
+
+def _with_legacy_names(task):
+    """The docker task as a site copying an older sample would write it, with a scratch folder (env_MONAI_WORKDIR)."""
+    args = {key: value for key, value in task["args"].items() if key not in LEGACY_NAMES}
+    args |= {name: path for name, path in LEGACY_NAMES.values()} | {"env_MONAI_WORKDIR": "/var/monai/work"}
+    renamed = {
+        kind: [{**a, "name": LEGACY_NAMES[a["name"]][0]} for a in task["artifacts"][kind]]
+        for kind in ("input", "output")
+    }
+    return {**task, "args": args, "artifacts": renamed}
+
+
+def _run_task(image, study, tmp_path, legacy_names=False):
     """The shipped workflow's docker task on `study`; returns the output folder and the export's conditions."""
     workflow = json.loads(WORKFLOW.read_text())
     (task,) = [t for t in workflow["tasks"] if t["type"] == "docker"]
+    if legacy_names:
+        task = _with_legacy_names(task)
     spec = docker_container_spec(task)
-    (input_mount,) = [m["Target"] for m in spec["Mounts"] if m["ReadOnly"]]
-    (output_mount,) = [m["Target"] for m in spec["Mounts"] if not m["ReadOnly"]]
+    (input_artifact,) = [a["name"] for a in task["artifacts"]["input"]]
+    (output_artifact,) = [a["name"] for a in task["artifacts"]["output"]]
+    input_mount, output_mount = task["args"][input_artifact], task["args"][output_artifact]
+    assert {"Target": input_mount, "ReadOnly": True} in spec["Mounts"]
+    scratch = [m["Target"] for m in spec["Mounts"] if m["Target"] not in (input_mount, output_mount)]
     payload = _payload(study, tmp_path / "inputs")
     out = writable_folder(tmp_path / "outputs")
+    volumes = [f"{payload}:{input_mount}:ro", f"{out}:{output_mount}"]
+    volumes += [f"{writable_folder(tmp_path / f'scratch{i}')}:{target}" for i, target in enumerate(scratch)]
     conf = tmp_path / "containers.conf"
     conf.write_text(f'[engine.runtimes]\nnvidia = ["{shutil.which("runc")}"]\n')
 
     command = ["podman", "run", "--rm", "--read-only", *HOST_FLAGS, "--runtime", spec["Runtime"],
                "--user", spec["User"], "--entrypoint", json.dumps(spec["Entrypoint"]),
                *[f"--env={key}={value}" for key, value in spec["Env"].items()],
-               "-v", f"{payload}:{input_mount}:ro", "-v", f"{out}:{output_mount}",
+               *[flag for volume in volumes for flag in ("-v", volume)],
                image, *spec["Cmd"]]  # fmt: skip
     run = subprocess.run(
         command, capture_output=True, text=True, timeout=900, env={**os.environ, "CONTAINERS_CONF": str(conf)}
@@ -85,8 +110,12 @@ def test_the_docker_task_of_the_shipped_workflow_runs_the_image_on_a_payload(ima
 
 
 def test_a_study_with_nothing_to_synthesize_ends_the_workflow_without_an_export(image, study_of, tmp_path):
-    """An export task with no .dcm file to send ends Failed; the condition on the task's result skips it."""
-    out, export_conditions = _run_task(image, study_of("t1", "t1ce", "t2", "flair"), tmp_path)
+    """An export task with no .dcm file to send ends Failed; the condition on the task's result skips it.
+
+    The task here names its folders as older sample workflows do (env_MONAI_INPUTPATH, env_MONAI_OUTPUTPATH,
+    env_MONAI_WORKDIR): the app reads them before the image's own HOLOSCAN_* defaults.
+    """
+    out, export_conditions = _run_task(image, study_of("t1", "t1ce", "t2", "flair"), tmp_path, legacy_names=True)
     assert json.loads((out / "report.json").read_text())["outcome"] == "skipped"
     assert not list(out.rglob("*.dcm"))
     assert not holds(export_conditions, _task_result(out)), "no export task: the workflow ends Succeeded"
