@@ -123,6 +123,28 @@ def test_a_snapshot_resumes_in_a_new_run_folder(gen2_config, gen2_run, tmp_path)
             assert torch.allclose(value.float(), checkpoint[name], atol=1e-3, rtol=1e-3), name
 
 
+def test_a_finished_stage_is_snapshotted_as_trained_and_the_next_session_builds_on_it(gen2_run, brats_folder, tmp_path):
+    """Final fp16 weights (EMA included) replace resume.pt; a resumed run skips the stage and exports the model."""
+    from models.export import export_run
+    from models.training.snapshot import FINAL
+
+    run, summaries = gen2_run
+    assert write_snapshot(run.root, tmp_path / "snapshot") == ["autoencoder", "mean", "diffusion"]
+    for stage in ("autoencoder", "mean", "diffusion"):
+        folder = tmp_path / "snapshot" / stage
+        assert not (folder / RESUME).exists() and (folder / "summary.json").is_file()
+        saved = torch.load(folder / FINAL, weights_only=False)
+        assert "loss" not in saved
+        assert all(v.dtype == torch.float16 for m in saved.values() for v in m.values() if v.is_floating_point())
+    assert "ema" in torch.load(tmp_path / "snapshot" / "mean" / FINAL, weights_only=False)
+
+    resume_from_snapshot(tmp_path / "snapshot", tmp_path / "resumed")
+    resumed = open_run(tmp_path / "resumed", brats_folder, "brats")
+    assert train_stage(resumed, "mean") == summaries["mean"], "taken as trained, not trained again"
+    model = export_run(resumed.root, tmp_path / "model", version="0.3.0-test")
+    assert (model / "model.yaml").is_file()
+
+
 @pytest.fixture(scope="module")
 def gen2_model(gen2_run, tmp_path_factory):
     from models.export import export_run
