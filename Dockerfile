@@ -40,6 +40,7 @@ RUN set -eu; \
 COPY app/ /opt/holoscan/app/app/
 COPY operators/ /opt/holoscan/app/operators/
 COPY models/ /opt/holoscan/app/models/
+COPY product/ /opt/holoscan/app/product/
 COPY app.yaml /build/app.yaml
 ARG MODEL_NAME=msgldm-cpu
 RUN set -eu; \

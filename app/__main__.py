@@ -7,8 +7,9 @@ As with `monai-deploy run`, the folders may also come from HOLOSCAN_INPUT_PATH,
 HOLOSCAN_OUTPUT_PATH and HOLOSCAN_MODEL_PATH (flags win). The older MAP
 names MONAI_INPUTPATH, MONAI_OUTPUTPATH and MONAI_MODELPATH, which a Workflow
 Manager task passes as `env_MONAI_*` arguments, win over the HOLOSCAN ones:
-the image sets those as defaults, and only a runner sets the older ones. Without a model
-the shipped default (models/default) is used. Exit codes: 0 synthesized, or
+the image sets those as defaults, and only a runner sets the older ones.
+Without a model the shipped default (models/default) is used. The run
+itself is `app.study_run.run_study`. Exit codes: 0 synthesized, or
 nothing to do (all contrasts present, too few present, dry run); 2 bad
 command line; 3 the input cannot be used (no DICOM, no brain MR series,
 geometry that cannot be combined); 4 the model cannot be loaded or refused
@@ -18,34 +19,18 @@ the study; 1 an unexpected error. report.json in OUT says which and why.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
-import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from app.run_options import OptionError, RunOptions
+from app.study_run import run_study
 from app.task_metadata import task_metadata_requested
-
-if TYPE_CHECKING:
-    from operators.study_state import StudyState
-
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "default"
-MODEL_FILE = "model.yaml"
-
-
-def model_folder(path: Path) -> Path:
-    """The folder holding model.yaml: `path` itself, or its only model subfolder (MAP layout: models/<name>)."""
-    if (path / MODEL_FILE).is_file() or not path.is_dir():
-        return path
-    found = sorted(p.parent for p in path.glob(f"*/{MODEL_FILE}"))
-    return found[0] if len(found) == 1 else path
-
+from product.choices import DEFAULT_MIN_PRESENT, OUTPUT_GRIDS, SOP_CLASSES
 
 FOLDER_VARIABLES = {
     "input": ("MONAI_INPUTPATH", "HOLOSCAN_INPUT_PATH"),
     "output": ("MONAI_OUTPUTPATH", "HOLOSCAN_OUTPUT_PATH"),
-    "model": ("MONAI_MODELPATH", "HOLOSCAN_MODEL_PATH"),
 }
 """Where each folder comes from without a flag, first found wins (see the module docstring)."""
 
@@ -68,17 +53,20 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("-l", "--log-level", type=str.upper, choices=["DEBUG", "INFO", "WARN", "ERROR", "CRITICAL"])
     parser.add_argument("--dry-run", action="store_true", help="identify and report only; do not load the model")
     parser.add_argument(
-        "--min-present", type=int, default=2, help="fewest contrasts present to synthesize the others (default 2)"
+        "--min-present",
+        type=int,
+        default=DEFAULT_MIN_PRESENT,
+        help=f"fewest contrasts present to synthesize the others (default {DEFAULT_MIN_PRESENT})",
     )
     parser.add_argument(
         "--synthesize-unusable",
         action="store_true",
         help="also synthesize a contrast whose only series was acquired but cannot be used (default: report it)",
     )
-    parser.add_argument("--sop-class", choices=("sc", "mr"), default="sc", help="write SC (default) or derived MR")
+    parser.add_argument("--sop-class", choices=SOP_CLASSES, default="sc", help="write SC (default) or derived MR")
     parser.add_argument(
         "--output-grid",
-        choices=("reference", "isotropic"),
+        choices=OUTPUT_GRIDS,
         default="reference",
         help="write on the reference series' slices (default) or on the model's 1 mm isotropic axial grid",
     )
@@ -96,69 +84,37 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
         help="combine series of different Frames of Reference (only if the patient did not move)",
     )
     args = parser.parse_args(argv)
-    if args.sampler_steps is not None and not 1 <= args.sampler_steps <= 1000:
-        parser.error(f"--sampler-steps {args.sampler_steps}: expected 1 to 1000")
-    if not 1 <= args.min_present <= 3:
-        parser.error(f"--min-present {args.min_present}: expected 1, 2 or 3")
-    args.task_metadata = args.task_metadata or task_metadata_requested()
+    try:
+        args.options = RunOptions(
+            model=Path(args.model) if args.model else None,
+            dry_run=args.dry_run,
+            min_present=args.min_present,
+            synthesize_unusable=args.synthesize_unusable,
+            sop_class=args.sop_class,
+            output_grid=args.output_grid,
+            burn_label=not args.no_label,
+            device=args.device,
+            allow_different_frames=args.allow_different_frames,
+            sampler_steps=args.sampler_steps,
+            task_metadata=args.task_metadata or task_metadata_requested(),
+        )
+    except OptionError as error:
+        parser.error(f"--{error.option.replace('_', '-')} {error.problem}")
     args.input = _folder(args.input, FOLDER_VARIABLES["input"], "input")
     args.output = _folder(args.output, FOLDER_VARIABLES["output"], "output")
-    model = _folder(args.model, FOLDER_VARIABLES["model"], None)
-    args.model = model_folder(model) if model else DEFAULT_MODEL
     if not args.input.exists():
         parser.error(f"input folder {args.input} does not exist")
-    if not args.dry_run and not args.model.exists():
-        parser.error(f"model folder {args.model} does not exist (give -m MODEL, or --dry-run)")
+    if not args.dry_run and not args.options.model_folder.exists():
+        parser.error(f"model folder {args.options.model_folder} does not exist (give -m MODEL, or --dry-run)")
     return args
 
 
-def _write_task_metadata(args: argparse.Namespace, state: StudyState) -> None:
-    """metadata.json beside report.json when asked for (app.task_metadata)."""
-    if args.task_metadata:
-        from app.task_metadata import write_task_metadata
-
-        write_task_metadata(state, args.output)
-
-
 def run_folder(args: argparse.Namespace) -> int:
-    """Run the graph once; the exit code says how it ended (see the module docstring)."""
-    from app.app import AppOptions, ContrastSynthesisApp
-    from operators.report_writer_operator import write_report
-    from operators.sc_writer import WriterOptions
-    from operators.study_state import Outcome, StudyState
-
-    args.output.mkdir(parents=True, exist_ok=True)
-    sdk_argv = [sys.executable, "app", "-i", str(args.input), "-o", str(args.output)]
-    if args.model.exists():
-        sdk_argv += ["-m", str(args.model)]
-    if args.log_level:
-        sdk_argv += ["-l", args.log_level]
-    options = AppOptions(
-        dry_run=args.dry_run,
-        min_present=args.min_present,
-        synthesize_unusable=args.synthesize_unusable,
-        writer=WriterOptions(burn_label=not args.no_label, sop_class=args.sop_class, output_grid=args.output_grid),
-        device=args.device,
-        allow_different_frames=args.allow_different_frames,
-        sampler_steps=args.sampler_steps,
-    )
-    app = ContrastSynthesisApp(sdk_argv, options)
-    try:
-        app.run()
-    except Exception as error:
-        logging.getLogger("app").error("the graph stopped: %s\n%s", error, traceback.format_exc())
-        state = app.final_state or StudyState(input_path=str(args.input))
-        state.outcome, state.reason = Outcome.INTERNAL_ERROR, f"{type(error).__name__}: {error}"
-        write_report(state, args.output)
-        _write_task_metadata(args, state)
-        return state.outcome.exit_code
-    state = app.final_state
-    if state is None:
-        return Outcome.INTERNAL_ERROR.exit_code
-    _write_task_metadata(args, state)
-    print(f"{state.outcome.value}: {state.reason}")
-    print(f"report: {args.output / 'report.json'}")
-    return state.outcome.exit_code
+    """Run the graph once (`app.study_run.run_study`); the exit code says how it ended (see the module docstring)."""
+    result = run_study(args.input, args.output, args.options, log_level=args.log_level)
+    print(f"{result.outcome.value}: {result.reason}")
+    print(f"report: {result.report}")
+    return result.exit_code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -168,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         from app.node.cli import main as node_main
 
         return node_main(argv)
-    from models.runtime import ensure_stack_size
+    from product.process import ensure_stack_size
 
     ensure_stack_size()
     return run_folder(parse_arguments(argv))

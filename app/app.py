@@ -13,18 +13,17 @@ sampler (bench/ has the numbers).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from holoscan.conditions import CountCondition
 from monai.deploy.core import Application
 
+from app.run_options import RunOptions
 from operators.contrast_identifier_operator import ContrastIdentifierOperator
 from operators.dicom_loader_operator import StudyLoaderOperator
 from operators.report_writer_operator import ReportWriterOperator
 from operators.sc_writer import WriterOptions
 from operators.sc_writer_operator import SCWriterOperator
-from operators.scenario import DEFAULT_MIN_PRESENT
 from operators.series_selector_operator import SeriesSelectorOperator
 from operators.study_state import StudyState
 from operators.synthesis_operator import SynthesisOperator
@@ -33,40 +32,17 @@ from operators.volume_assembly_operator import VolumeAssemblyOperator
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class AppOptions:
-    """Choices of one run beyond the input, output and model folders.
-
-    Attributes:
-        dry_run: identify and report only; the model is not loaded.
-        min_present: fewest contrasts present to synthesize the others.
-        synthesize_unusable: synthesize a contrast held only by a series that cannot be used (default: report it).
-        writer: how the synthetic series are written (label, SOP class, transfer syntax).
-        device: torch device for the model (default: the GPU if there is one, else the CPU).
-        allow_different_frames: combine series of different Frames of Reference without registration.
-        sampler_steps: DDIM steps instead of the model's default (fewer: faster, rougher).
-    """
-
-    dry_run: bool = False
-    min_present: int = DEFAULT_MIN_PRESENT
-    synthesize_unusable: bool = False
-    writer: WriterOptions = field(default_factory=WriterOptions)
-    device: str | None = None
-    allow_different_frames: bool = False
-    sampler_steps: int | None = None
-
-
 class ContrastSynthesisApp(Application):
     """Synthesizes the missing ones of T1, T1ce, T2 and FLAIR in a brain MR study with MSG-LDM.
 
     Construct with the MONAI Deploy argument list (`[sys.executable, "app", "-i", IN, "-o", OUT, "-m", MODEL]`)
-    and `AppOptions`; `run()` may be called once per instance, several instances per process (the model stays
+    and `RunOptions`; `run()` may be called once per instance, several instances per process (the model stays
     loaded between them).
     """
 
-    def __init__(self, argv: list[str] | None = None, options: AppOptions | None = None, *args, **kwargs):
+    def __init__(self, argv: list[str] | None = None, options: RunOptions | None = None, *args, **kwargs):
         super().__init__(argv, *args, **kwargs)
-        self.run_options = options or AppOptions()
+        self.run_options = options or RunOptions()
         self._report: ReportWriterOperator | None = None
 
     @property
@@ -103,7 +79,10 @@ class ContrastSynthesisApp(Application):
             sampler_steps=options.sampler_steps,
             name="msgldm_inference",
         )
-        writer = SCWriterOperator(self, output_folder=output, options=options.writer, name="sc_writer")
+        writer_options = WriterOptions(
+            burn_label=options.burn_label, sop_class=options.sop_class, output_grid=options.output_grid
+        )
+        writer = SCWriterOperator(self, output_folder=output, options=writer_options, name="sc_writer")
         self.add_flow(identifier, volumes, {(ContrastIdentifierOperator.PORT, VolumeAssemblyOperator.PORT)})
         self.add_flow(volumes, synthesis, {(VolumeAssemblyOperator.PORT, SynthesisOperator.PORT)})
         self.add_flow(synthesis, writer, {(SynthesisOperator.PORT, SCWriterOperator.PORT)})

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import yaml
 
+from product.errors import ProductError
+
 API_VERSION = "1.0.0"
 APP_ROOT = "/opt/holoscan/app"
 MODEL_ROOT = "/opt/holoscan/models"
@@ -27,7 +29,7 @@ COMMAND = ["python3", "-u", "-m", "app"]
 PLATFORMS = ("cpu", "dgpu")
 
 
-class ManifestError(ValueError):
+class ManifestError(ProductError, ValueError):
     """app.yaml cannot make a MAP manifest; the message names the file and the key."""
 
 

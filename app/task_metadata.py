@@ -16,6 +16,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from product.files import write_json
+
 if TYPE_CHECKING:  # the operators import Holoscan: not needed to parse the command line
     from operators.study_state import StudyState
 
@@ -45,8 +47,6 @@ def task_metadata(state: StudyState) -> dict[str, str]:
 
 def write_task_metadata(state: StudyState, output_dir: Path) -> Path:
     """Write metadata.json beside report.json; returns its path."""
-    from operators.report_writer_operator import write_json
-
     path = Path(output_dir) / TASK_METADATA_NAME
     write_json(task_metadata(state), path)
     return path

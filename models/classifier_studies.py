@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 
+from models.classifier_input import volume_slices
 from models.config import DataConfig
 
 logger = logging.getLogger(__name__)
@@ -42,7 +43,6 @@ def plane_of(orientation: tuple[float, ...] | list[float]) -> str:
 
 def study_examples(study: Path, manifest, data: DataConfig) -> list[tuple[np.ndarray, int, str]]:
     """(slices, label, geometry such as "3D sagittal") of each contrast series of one written study."""
-    from models.contrast_classifier import volume_slices
     from operators.dicom_volume import series_volume
 
     examples = []

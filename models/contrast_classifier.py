@@ -25,18 +25,15 @@ import torch
 from torch import nn
 from torch.nn import functional
 
+from models.classifier_input import volume_slices
 from models.classifier_studies import load_examples
 from models.config import DataConfig
 from models.data.layouts import find_brats_cases
-from models.data.preprocessing import to_model_grid
-from models.runtime import ensure_stack_size
+from product.process import ensure_stack_size
 
 logger = logging.getLogger(__name__)
 
 CLASSES = ("t1", "t1ce", "t2", "flair")
-INPUT_SIZE = 64
-CENTRAL_FRACTION = 0.5
-"""Slices used: the central half of the foreground slices (the brain, not the vertex or the neck)."""
 WEIGHTS = "classifier.pt"
 METRICS = "metrics.json"
 
@@ -56,24 +53,6 @@ class ContrastClassifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 1, 64, 64) slices in [-1, 1] -> (B, classes) logits."""
         return self.head(self.features(x).mean(dim=(2, 3)))
-
-
-def central_slices(volume: np.ndarray, foreground: np.ndarray) -> np.ndarray:
-    """(Z', 1, 64, 64) float32: the central foreground slices of a model-grid volume (S, S, Z), downsampled."""
-    fraction = foreground.mean(axis=(0, 1))
-    slices = np.flatnonzero(fraction >= 0.03)
-    if slices.size == 0:
-        raise ValueError("no foreground slice: nothing to classify")
-    keep = max(1, int(round(slices.size * CENTRAL_FRACTION)))
-    chosen = slices[(slices.size - keep) // 2 :][:keep]
-    x = torch.from_numpy(np.moveaxis(volume[..., chosen], -1, 0)[:, None].astype(np.float32))
-    return functional.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="area").numpy()
-
-
-def volume_slices(volume: np.ndarray, affine: np.ndarray, data: DataConfig) -> np.ndarray:
-    """One volume (any grid, any unit) to the classifier's input slices, by the synthesis preprocessing."""
-    grid = to_model_grid({data.contrasts[0]: volume}, affine, data)  # the key only names the channel
-    return central_slices(grid.images[0], grid.foreground)
 
 
 class ContrastClassifierModel:

@@ -31,8 +31,8 @@ from models.data.slices import load_case_on_grid
 from models.evaluation.report import markdown_table, paired_table, paper_table, reformat_table, summarise
 from models.evaluation.scenarios import parse_scenarios, present_only, scenario_name
 from models.metrics import high_frequency_ratio, image_metrics, paper_metrics, reformat_metrics, region_metrics
-from models.runtime import ensure_stack_size
 from models.synthesis import Synthesizer
+from product.process import ensure_stack_size
 
 logger = logging.getLogger("models.evaluate")
 

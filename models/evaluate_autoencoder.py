@@ -27,7 +27,7 @@ from models.data.layouts import find_cases
 from models.data.slices import load_case_on_grid
 from models.export import stage_weights
 from models.metrics import image_metrics
-from models.runtime import ensure_stack_size
+from product.process import ensure_stack_size
 
 logger = logging.getLogger("models.evaluate_autoencoder")
 

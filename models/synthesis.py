@@ -37,13 +37,14 @@ from models.diffusion.residual import make_residual_condition, refine_residual
 from models.diffusion.sampler import sample_latents
 from models.export import CHECKSUM, CONFIG, WEIGHTS, sha256
 from models.runtime import choose_device
+from product.errors import ProductError
 
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 
 
-class SynthesisError(ValueError):
+class SynthesisError(ProductError, ValueError):
     """A request the model cannot serve: names the contrast, grid or file at fault."""
 
 

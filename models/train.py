@@ -22,9 +22,9 @@ import torch
 from models.build import build_autoencoder, build_structure_network, load_residual_mean, residual_mean_stage
 from models.config import ModelConfig, StageTraining
 from models.export import stage_weights
-from models.runtime import ensure_stack_size
 from models.training.loop import train_loop
 from models.training.run import Run, open_run
+from product.process import ensure_stack_size
 
 logger = logging.getLogger("models.train")
 STAGES = ("autoencoder", "structure", "diffusion")

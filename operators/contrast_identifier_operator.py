@@ -17,9 +17,11 @@ from monai.deploy.core import Fragment
 from operators.contrast_from_image import DEFAULT_CLASSIFIER, identify_from_images, needs_image_check
 from operators.contrast_identification import Contrast, choose_per_contrast, identify, identify_study
 from operators.contrast_rules import DEFAULT_RULES, ContrastRules
-from operators.scenario import DEFAULT_MIN_PRESENT, decide_scenario
+from operators.scenario import decide_scenario
 from operators.state_operator import StateOperator
-from operators.study_state import Outcome, StudyState
+from operators.study_state import StudyState
+from product.choices import DEFAULT_MIN_PRESENT
+from product.outcome import Outcome
 
 logger = logging.getLogger(__name__)
 

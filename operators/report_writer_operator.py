@@ -6,32 +6,20 @@ The last operator of the graph: it writes what the state says, atomically
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from pathlib import Path
 
 from monai.deploy.core import Fragment, Operator, OperatorSpec
 
 from operators.preview import write_preview
-from operators.study_state import Outcome, StudyState
+from operators.study_state import StudyState
+from product.files import write_json
+from product.outcome import Outcome
 
 logger = logging.getLogger(__name__)
 
 REPORT_NAME = "report.json"
 PREVIEW_NAME = "preview.png"
-
-
-def write_json(data: dict, path: Path) -> None:
-    """Write `data` as indented JSON at `path`: temporary name, fsync, rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    part = path.with_name(f".{path.name}.part")
-    with part.open("w") as stream:
-        json.dump(data, stream, indent=1, default=str)
-        stream.write("\n")
-        stream.flush()
-        os.fsync(stream.fileno())
-    os.replace(part, path)
 
 
 def write_report(state: StudyState, output_dir: Path) -> Path:

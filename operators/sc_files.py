@@ -15,33 +15,19 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
+from typing import BinaryIO
 
 from pydicom.dataset import Dataset
+
+from product.files import fsync_folder, write_with
 
 logger = logging.getLogger(__name__)
 
 
-def fsync_folder(folder: Path) -> None:
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
-def write_file(dataset: Dataset, path: Path) -> None:
-    """Write `dataset` as a DICOM Part 10 file at `path`: temporary name, fsync, rename."""
-    part = path.with_name(f".{path.name}.part")
-    try:
-        with part.open("wb") as stream:
-            dataset.save_as(stream, enforce_file_format=True)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(part, path)
-    except BaseException:
-        part.unlink(missing_ok=True)
-        raise
+def _save(dataset: Dataset, stream: BinaryIO) -> None:
+    dataset.save_as(stream, enforce_file_format=True)
 
 
 def write_series_folder(folder: Path, datasets: Iterable[Dataset], name: str = "IM_{:04d}.dcm") -> list[Path]:
@@ -67,7 +53,7 @@ def write_series_folder(folder: Path, datasets: Iterable[Dataset], name: str = "
     try:
         for position, dataset in enumerate(datasets, start=1):
             names.append(name.format(position))
-            write_file(dataset, temporary / names[-1])
+            write_with(temporary / names[-1], partial(_save, dataset), sync_folder=False)
         fsync_folder(temporary)
         if folder.exists():
             os.rename(folder, old)

@@ -38,7 +38,6 @@ from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, RLELossless
 
 from operators.burned_label import CORNERS, burn_label
 from operators.errors import VolumeError
-from operators.product import MANUFACTURER, MODEL_NAME, PRODUCT_NAME, SERIES_DESCRIPTION_PREFIX
 from operators.sc_files import write_series_folder
 from operators.sc_reference import (
     ReferenceGrid,
@@ -47,11 +46,11 @@ from operators.sc_reference import (
     reference_grid,
     referenced_series,
 )
+from product.choices import OUTPUT_GRIDS, SOP_CLASSES
+from product.names import MANUFACTURER, MODEL_NAME, PRODUCT_NAME, SERIES_DESCRIPTION_PREFIX
 
 logger = logging.getLogger(__name__)
 
-SOP_CLASSES = ("sc", "mr")
-OUTPUT_GRIDS = ("reference", "isotropic")
 TRANSFER_SYNTAXES = (ExplicitVRLittleEndian, RLELossless)
 CONTRAST_LABELS = {"t1": "T1", "t1ce": "T1ce", "t2": "T2", "flair": "FLAIR"}
 IMAGE_TYPE = ("DERIVED", "SECONDARY", "OTHER")

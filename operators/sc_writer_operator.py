@@ -17,12 +17,13 @@ from pathlib import Path
 from monai.deploy.core import Fragment
 from pydicom import dcmread
 
-from operators.errors import NodeError
 from operators.isotropic_grid import grid_volume_for_writer, isotropic_reference, nearest_acquired
-from operators.product import MODEL_NAME
 from operators.sc_writer import WriterOptions, write_synthetic_series
 from operators.state_operator import StateOperator
-from operators.study_state import Outcome, OutputSeries, StudyState
+from operators.study_state import OutputSeries, StudyState
+from product.errors import ProductError
+from product.names import MODEL_NAME
+from product.outcome import Outcome
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def write_outputs(state: StudyState, output_dir: Path, options: WriterOptions) -
                 model_version=state.model.get("version", "unknown"),
                 source_images=source_images,
             )
-        except (NodeError, ValueError) as error:
+        except (ProductError, ValueError) as error:
             state.end(Outcome.INPUT_ERROR, f"cannot write the synthetic {contrast} series: {error}")
             return
         first = paths[0]

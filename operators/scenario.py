@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from product.choices import DEFAULT_MIN_PRESENT
+
 CONTRASTS = ("t1", "t1ce", "t2", "flair")
 """The contrasts the node identifies and the model synthesizes, in the model's channel order."""
-
-DEFAULT_MIN_PRESENT = 2
 
 
 @dataclass(frozen=True)

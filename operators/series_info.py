@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pydicom.dataset import Dataset
 
 from operators import dicom_values as values
+from product.errors import ProductError
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ GEOMETRY_TAGS = ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacin
 """The Image Plane attributes (PS3.3 C.7.6.2) without which no volume can be assembled."""
 
 
-class SeriesInfoError(ValueError):
+class SeriesInfoError(ProductError, ValueError):
     """The instances given cannot be summarised as one series (none at all, or several series)."""
 
 

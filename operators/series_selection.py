@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pydicom.uid import UID, EnhancedMRImageStorage, LegacyConvertedEnhancedMRImageStorage, MRImageStorage
 
 from operators.dicom_values import name_text, normalise_text
-from operators.product import MANUFACTURER, SERIES_DESCRIPTION_PREFIX
 from operators.series_info import SeriesInfo
+from product.names import MANUFACTURER, SERIES_DESCRIPTION_PREFIX
 
 logger = logging.getLogger(__name__)
 

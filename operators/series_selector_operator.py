@@ -13,10 +13,11 @@ import time
 from monai.deploy.core import Fragment, Operator, OperatorSpec
 
 from operators.dicom_loader_operator import LoadedInput
-from operators.product import MANUFACTURER
 from operators.series_info import SeriesInfo, SeriesInfoError, series_info_from_datasets
 from operators.series_selection import SelectionRules, select_series
-from operators.study_state import Outcome, SeriesEntry, StudyState
+from operators.study_state import SeriesEntry, StudyState
+from product.names import MANUFACTURER
+from product.outcome import Outcome
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 Each operator adds its decisions (series dropped or used, contrasts
 identified, the scenario, the series written) and its wall time, so that the
 last operator can write `report.json` whatever happened upstream: an operator
-that meets a fault it can name (a `NodeError`) records it with `fail` and
+that meets a fault it can name (a `ProductError`) records it with `fail` and
 the operators after it only pass the state on. Arrays and pydicom datasets
 stay out of the report; `to_report` holds what a PACS admin reads.
 """
@@ -15,45 +15,17 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 import numpy as np
 from pydicom.dataset import Dataset
 
 from operators.series_info import SeriesInfo
+from product.outcome import Outcome
 
 logger = logging.getLogger(__name__)
 
 REPORT_VERSION = 1
-
-
-class Outcome(StrEnum):
-    """How a run ended; the value is what report.json says, the exit code what `python -m app` returns."""
-
-    RUNNING = "running"
-    SYNTHESIZED = "synthesized"
-    SKIPPED = "skipped"
-    DRY_RUN = "dry-run"
-    INPUT_ERROR = "input-error"
-    MODEL_ERROR = "model-error"
-    INTERNAL_ERROR = "internal-error"
-
-    @property
-    def exit_code(self) -> int:
-        return EXIT_CODES[self]
-
-
-EXIT_CODES = {
-    Outcome.RUNNING: 1,
-    Outcome.SYNTHESIZED: 0,
-    Outcome.SKIPPED: 0,
-    Outcome.DRY_RUN: 0,
-    Outcome.INPUT_ERROR: 3,
-    Outcome.MODEL_ERROR: 4,
-    Outcome.INTERNAL_ERROR: 1,
-}
-"""Exit codes of `python -m app` (documented in the README); 2 is argparse's for a bad command line."""
 
 
 @dataclass

@@ -19,8 +19,9 @@ from monai.deploy.core import Fragment
 
 from models.synthesis import SynthesisError, Synthesizer
 from operators.state_operator import StateOperator
-from operators.study_state import Outcome, StudyState
+from operators.study_state import StudyState
 from operators.volume_assembly import to_reference_geometry
+from product.outcome import Outcome
 
 logger = logging.getLogger(__name__)
 

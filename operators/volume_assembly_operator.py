@@ -21,8 +21,9 @@ from operators.dicom_volume import series_volume
 from operators.errors import VolumeError
 from operators.series_info import echo_times
 from operators.state_operator import StateOperator
-from operators.study_state import Outcome, StudyState
+from operators.study_state import StudyState
 from operators.volume_assembly import choose_reference, common_grid
+from product.outcome import Outcome
 
 logger = logging.getLogger(__name__)
 

@@ -17,6 +17,9 @@ from pathlib import Path
 
 import yaml
 
+from app.run_options import OptionError, RunOptions
+from product.errors import ProductError
+
 logger = logging.getLogger(__name__)
 
 ENV_PREFIX = "SYNTH_NODE_"
@@ -24,7 +27,7 @@ _AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # PS3.5 AE VR: 16 chars
 _DESTINATION = re.compile(r"^(?P<ae>[^@]{1,16})@(?P<host>[^:@]+):(?P<port>\d+)$")
 
 
-class ConfigError(ValueError):
+class ConfigError(ProductError, ValueError):
     """A configuration key has a bad value; the message names the key."""
 
 
@@ -51,19 +54,6 @@ class TLSConfig:
 
 
 @dataclass(frozen=True)
-class OutputConfig:
-    """How results are made: the folder-mode options (`python -m app --help`)."""
-
-    sop_class: str = "sc"
-    burn_label: bool = True
-    output_grid: str = "reference"
-    min_present: int = 2
-    synthesize_unusable: bool = False
-    sampler_steps: int | None = None
-    model: Path | None = None
-
-
-@dataclass(frozen=True)
 class NodeConfig:
     """Every setting of `python -m app serve`.
 
@@ -84,7 +74,7 @@ class NodeConfig:
         send_retry_max_s: longest wait between retries.
         send_attempts: attempts before a send is marked failed.
         tls: TLS settings.
-        output: how results are made.
+        output: how results are made: the options of every run (`app.study_run.RunOptions`).
     """
 
     ae_title: str = "SYNTH"
@@ -102,7 +92,7 @@ class NodeConfig:
     send_retry_max_s: float = 600.0
     send_attempts: int = 50
     tls: TLSConfig = field(default_factory=TLSConfig)
-    output: OutputConfig = field(default_factory=OutputConfig)
+    output: RunOptions = field(default_factory=RunOptions)
 
     @property
     def database(self) -> Path:
@@ -185,27 +175,29 @@ def _list(value: object) -> list:
     return [value]
 
 
-def _output(values: Mapping, key: str) -> OutputConfig:
-    unknown = set(values) - {f.name for f in dataclasses.fields(OutputConfig)}
+_RUN_FLAGS = ("dry_run", "synthesize_unusable", "burn_label", "allow_different_frames", "task_metadata")
+_RUN_WHOLE_NUMBERS = ("min_present", "sampler_steps")
+
+
+def _output(values: Mapping, key: str) -> RunOptions:
+    """The run options from the file's or the environment's text; `RunOptions` checks the values."""
+    unknown = set(values) - RunOptions.field_names()
     if unknown:
-        raise ConfigError(f"{key}: unknown keys {sorted(unknown)}")
-    out = dict(values)
-    if out.get("sop_class", "sc") not in ("sc", "mr"):
-        raise ConfigError(f"{key}.sop_class: {out['sop_class']!r} is not sc or mr")
-    if out.get("output_grid", "reference") not in ("reference", "isotropic"):
-        raise ConfigError(f"{key}.output_grid: {out['output_grid']!r} is not reference or isotropic")
-    for flag in ("burn_label", "synthesize_unusable"):
-        if flag in out:
-            out[flag] = _bool(out[flag], f"{key}.{flag}")
-    if "min_present" in out:
-        out["min_present"] = int(_number(out["min_present"], f"{key}.min_present", 1, integer=True))
-        if out["min_present"] > 3:
-            raise ConfigError(f"{key}.min_present: {out['min_present']} is above 3")
-    if out.get("sampler_steps") is not None:
-        out["sampler_steps"] = int(_number(out["sampler_steps"], f"{key}.sampler_steps", 1, integer=True))
-    if out.get("model"):
-        out["model"] = Path(out["model"])
-    return OutputConfig(**out)
+        raise ConfigError(f"{key}: unknown keys {sorted(unknown)}; known keys: {sorted(RunOptions.field_names())}")
+    out = {name: value for name, value in values.items() if value is not None}
+    for name in _RUN_FLAGS:
+        if name in out:
+            out[name] = _bool(out[name], f"{key}.{name}")
+    for name in _RUN_WHOLE_NUMBERS:
+        if name in out:
+            out[name] = int(_number(out[name], f"{key}.{name}", float("-inf"), integer=True))
+    for name in ("model", "device", "sop_class", "output_grid"):
+        if name in out:
+            out[name] = Path(out[name]) if name == "model" else str(out[name])
+    try:
+        return RunOptions(**out)
+    except OptionError as error:
+        raise ConfigError(f"{key}.{error}") from None
 
 
 def _tls(values: Mapping, key: str) -> TLSConfig:

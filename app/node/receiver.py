@@ -25,7 +25,7 @@ from app.node.config import NodeConfig, TLSConfig
 from app.node.jobs import JobQueue
 from app.node.sender import disable_nagle
 from app.node.spool import Spool, SpoolError, checked_uid, write_atomically
-from operators.product import MANUFACTURER, SERIES_DESCRIPTION_PREFIX
+from product.names import MANUFACTURER, SERIES_DESCRIPTION_PREFIX
 
 logger = logging.getLogger(__name__)
 

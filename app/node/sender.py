@@ -19,13 +19,14 @@ from pynetdicom import AE, evt
 from pynetdicom.presentation import build_context
 
 from app.node.config import Peer, parse_peer
+from product.errors import ProductError
 
 logger = logging.getLogger(__name__)
 
 DELIVERED_STATUSES = {0x0000, 0xB000, 0xB006, 0xB007}
 
 
-class SendError(RuntimeError):
+class SendError(ProductError, RuntimeError):
     """A destination could not be reached or refused an instance; the message says which and its status."""
 
 

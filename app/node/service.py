@@ -25,6 +25,7 @@ from app.node.receiver import Receiver
 from app.node.sender import SendError, result_files, send_files
 from app.node.spool import Spool
 from app.node.worker import Worker
+from product.outcome import Outcome
 
 logger = logging.getLogger(__name__)
 
@@ -181,10 +182,10 @@ class NodeService:
         result = self.worker.run(
             self.spool.study_folder(job.study_uid), output, self.config.output, self.config.job_timeout_s, self._stop
         )
-        if result.outcome == "interrupted" or self._stop.is_set():
+        if result.outcome is Outcome.INTERRUPTED or self._stop.is_set():
             return  # left running: queued again by recover() at stop or at the next start
-        files = result_files(output) if result.outcome == "synthesized" else []
-        if result.outcome in ("synthesized", "skipped", "dry-run"):
+        files = result_files(output) if result.outcome is Outcome.SYNTHESIZED else []
+        if result.outcome.succeeded:
             destinations = self.destinations_for(job) if files else []
             reason = result.reason
             for note in superseded_synthetics(self.spool.results / job.study_uid, job.version):
@@ -192,12 +193,13 @@ class NodeService:
                 reason += f"; {note}"
             if files and not destinations:
                 reason += f"; no destination for caller {job.calling_ae}: results kept in {output}"
-            self.queue.finish_job(job.id, DONE, reason, result.outcome, output, destinations)
+            self.queue.finish_job(job.id, DONE, reason, result.outcome.value, output, destinations)
             logger.info("study %s version %d: %s: %s", job.study_uid, job.version, result.outcome, reason)
         else:
-            self.queue.finish_job(job.id, FAILED, result.reason, result.outcome, output, [])
-            logger.error("study %s version %d failed: %s: %s", job.study_uid, job.version, result.outcome,
-                         result.reason)  # fmt: skip
+            self.queue.finish_job(job.id, FAILED, result.reason, result.outcome.value, output, [])
+            logger.error(
+                "study %s version %d failed: %s: %s", job.study_uid, job.version, result.outcome, result.reason
+            )
 
     # Sending
 

@@ -12,20 +12,19 @@ cut a file under its final name is whole. Partial files are removed at start.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import shutil
 from pathlib import Path
 
-from operators.sc_files import fsync_folder
+from product.errors import ProductError
+from product.files import PARTIAL_SUFFIX, write_bytes
 
 logger = logging.getLogger(__name__)
 
-PARTIAL_SUFFIX = ".partial"
 _UID = re.compile(r"^[0-9.]{1,64}$")
 
 
-class SpoolError(OSError):
+class SpoolError(ProductError, OSError):
     """The spool cannot be written (disk full, permissions); the instance is answered Out of Resources."""
 
 
@@ -39,17 +38,9 @@ def checked_uid(value: object, keyword: str) -> str:
 
 def write_atomically(path: Path, data: bytes) -> None:
     """Write `data` to `path` so that `path` is either absent, its old content, or all of `data`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}{PARTIAL_SUFFIX}")
     try:
-        with open(partial, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(partial, path)
-        fsync_folder(path.parent)
+        write_bytes(path, data)
     except OSError as error:
-        partial.unlink(missing_ok=True)
         raise SpoolError(error.errno, f"cannot write {path}: {error.strerror}") from error
 
 

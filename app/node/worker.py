@@ -11,56 +11,23 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import json
 import logging
 import multiprocessing
 import os
-import resource
 import shutil
 import signal
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from app.node.config import OutputConfig
-from models.runtime import STACK_BYTES
+from app.run_options import RunOptions, RunResult
+from app.study_run import run_study
+from product.outcome import Outcome
+from product.process import raise_stack_limit
 
 logger = logging.getLogger(__name__)
 
 PR_SET_PDEATHSIG = 1
-
-
-@dataclass(frozen=True)
-class JobResult:
-    """How one run of the graph ended: the report's outcome and reason (or why there is no report)."""
-
-    outcome: str
-    reason: str
-    exit_code: int | None
-
-
-def graph_arguments(input_folder: Path, output_folder: Path, output: OutputConfig) -> list[str]:
-    """The `python -m app` arguments that make the results the node's output settings ask for."""
-    argv = ["-i", str(input_folder), "-o", str(output_folder), "--min-present", str(output.min_present)]
-    argv += ["--sop-class", output.sop_class, "--output-grid", output.output_grid]
-    if not output.burn_label:
-        argv.append("--no-label")
-    if output.synthesize_unusable:
-        argv.append("--synthesize-unusable")
-    if output.sampler_steps is not None:
-        argv += ["--sampler-steps", str(output.sampler_steps)]
-    if output.model is not None:
-        argv += ["-m", str(output.model)]
-    return argv
-
-
-def read_result(output_folder: Path, exit_code: int | None) -> JobResult:
-    try:
-        report = json.loads((Path(output_folder) / "report.json").read_text())
-    except (OSError, ValueError) as error:
-        return JobResult("internal-error", f"the graph wrote no readable report.json ({error})", exit_code)
-    return JobResult(str(report.get("outcome")), str(report.get("reason", "")), exit_code)
 
 
 def _die_with_parent() -> None:
@@ -74,25 +41,22 @@ def _die_with_parent() -> None:
 
 
 def _child(connection, log_level: int, parent_pid: int) -> None:
-    """The worker process: run each requested job, answer with its exit code; stop on None."""
+    """The worker process: run each requested job (input, output, options), answer with its `RunResult`."""
     _die_with_parent()
     if os.getppid() != parent_pid:  # the node died before prctl took effect
         return
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s [worker]: %(message)s")
-    from app.__main__ import parse_arguments, run_folder
-
     while True:
         request = connection.recv()
         if request is None:
             return
+        input_folder, output_folder, options = request
         try:
-            code = run_folder(parse_arguments(request))
-        except SystemExit as error:  # argparse refused the arguments
-            code = error.code if isinstance(error.code, int) else 2
-        except Exception:  # the parent reads the reason from report.json
+            result = run_study(input_folder, output_folder, options)
+        except Exception as error:  # run_study reports the graph's failures itself; this is what is left
             logging.getLogger(__name__).exception("job failed")
-            code = 1
-        connection.send(code)
+            result = RunResult(Outcome.INTERNAL_ERROR, f"{type(error).__name__}: {error}")
+        connection.send(result)
 
 
 class Worker:
@@ -106,13 +70,7 @@ class Worker:
         self._lock = threading.Lock()
 
     def _start(self) -> None:
-        soft, hard = resource.getrlimit(resource.RLIMIT_STACK)
-        if (
-            soft != resource.RLIM_INFINITY
-            and soft < STACK_BYTES
-            and (hard == resource.RLIM_INFINITY or hard >= STACK_BYTES)
-        ):
-            resource.setrlimit(resource.RLIMIT_STACK, (STACK_BYTES, hard))  # inherited by the child (Holoscan)
+        raise_stack_limit()  # inherited by the child (Holoscan)
         parent, child = self._context.Pipe()
         arguments = (child, self.log_level, os.getpid())
         self._process = self._context.Process(target=_child, args=arguments, daemon=True, name="worker")
@@ -129,7 +87,7 @@ class Worker:
             process.kill()
             process.join(10)
 
-    def run(self, input_folder: Path, output_folder: Path, output: OutputConfig, timeout_s: float, stop) -> JobResult:
+    def run(self, input_folder: Path, output_folder: Path, options: RunOptions, timeout_s: float, stop) -> RunResult:
         """Run the graph on one study version; `stop` (a threading.Event) abandons it."""
         shutil.rmtree(output_folder, ignore_errors=True)  # a half-made result of an interrupted run
         output_folder.mkdir(parents=True)
@@ -137,22 +95,22 @@ class Worker:
             if self._process is None or not self._process.is_alive():
                 self._start()
             connection = self._connection
-        connection.send(graph_arguments(input_folder, output_folder, output))
+        connection.send((input_folder, output_folder, options))
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if stop.is_set():
                 self.stop()
-                return JobResult("interrupted", "the node stopped during the job", None)
+                return RunResult(Outcome.INTERRUPTED, "the node stopped during the job")
             try:
                 if connection.poll(0.5):
-                    return read_result(output_folder, connection.recv())
+                    return connection.recv()
             except (EOFError, OSError):
                 break
             if self._process is None or not self._process.is_alive():
                 break
         if time.monotonic() >= deadline:
             self.stop()
-            return JobResult("internal-error", f"job time limit of {timeout_s:g} s exceeded; stopped", None)
+            return RunResult(Outcome.INTERNAL_ERROR, f"job time limit of {timeout_s:g} s exceeded; stopped")
         code = self._process.exitcode if self._process is not None else None
         self.stop()
-        return JobResult("internal-error", f"the worker process died during the job (exit code {code})", None)
+        return RunResult(Outcome.INTERNAL_ERROR, f"the worker process died during the job (exit code {code})")

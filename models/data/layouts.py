@@ -10,11 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from product.errors import ProductError
+
 BRATS_CONTRASTS = ("t1", "t1ce", "t2", "flair")
 WMH_FILES = {"t1": "T1.nii.gz", "flair": "FLAIR.nii.gz"}
 
 
-class DataLayoutError(ValueError):
+class DataLayoutError(ProductError, ValueError):
     """A data folder that does not hold the layout asked for (names the folder and what is missing)."""
 
 

@@ -177,7 +177,7 @@ def test_folders_come_from_the_flags_then_the_older_map_variables_then_the_holos
     monkeypatch.setenv("MONAI_MODELPATH", str(tmp_path / "monai-model"))
     args = parse_arguments(["--dry-run"])
     assert (args.input, args.output) == (tmp_path / "monai-in", tmp_path / "monai-out")
-    assert args.model == tmp_path / "monai-model"
+    assert args.options.model is None and args.options.model_folder == tmp_path / "monai-model"
     args = parse_arguments(["--dry-run", "-i", str(tmp_path / "flag-in"), "-o", str(tmp_path / "flag-out")])
     assert (args.input, args.output) == (tmp_path / "flag-in", tmp_path / "flag-out")
 

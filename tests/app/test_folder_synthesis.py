@@ -19,7 +19,7 @@ import numpy as np
 import pydicom
 import pytest
 
-from app.__main__ import DEFAULT_MODEL
+from app.run_options import DEFAULT_MODEL
 from operators.dicom_volume import series_volume
 from operators.volume_assembly import to_reference_geometry
 from tests.app.running import run_app

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.__main__ import DEFAULT_MODEL
+from app.run_options import DEFAULT_MODEL
 from models.baselines.nearest import NearestContrastBaseline
 from models.data.layouts import find_brats_cases
 from models.data.slices import load_case_on_grid

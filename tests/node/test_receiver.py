@@ -144,6 +144,14 @@ def test_config_errors_name_the_key(tmp_path):
         build_config({"colour": "red"})
     with pytest.raises(ConfigError, match="ae_title"):
         build_config({"ae_title": "A" * 17})
+    with pytest.raises(ConfigError, match=r"^output\.min_present: 5: expected 1 to 3"):
+        build_config({"output": {"min_present": "5"}})
+    with pytest.raises(ConfigError, match=r"^output\.sop_class: 'ct'"):
+        build_config({"output": {"sop_class": "ct"}})
+    with pytest.raises(ConfigError, match=r"^output\.burn_label: 'maybe' is not true or false"):
+        build_config({"output": {"burn_label": "maybe"}})
+    with pytest.raises(ConfigError, match=r"^output: unknown keys \['colour'\]"):
+        build_config({"output": {"colour": "red"}})
     config = load_config(None, {"port": 4000}, environ={"SYNTH_NODE_PORT": "5000", "SYNTH_NODE_AE_TITLE": "ENV",
                                                         "SYNTH_NODE_OUTPUT__SOP_CLASS": "mr"})  # fmt: skip
     assert (config.port, config.ae_title, config.output.sop_class) == (4000, "ENV", "mr"), "flags > environment"

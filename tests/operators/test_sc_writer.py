@@ -23,10 +23,11 @@ from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, RLELossless, Sec
 from operators import sc_writer
 from operators.burned_label import MIN_TEXT_HEIGHT, burn_label, label_box
 from operators.dicom_volume import series_volume
-from operators.errors import NodeError, VolumeError
-from operators.product import MANUFACTURER, MODEL_NAME, SERIES_DESCRIPTION_PREFIX
+from operators.errors import VolumeError
 from operators.sc_reference import PATIENT_STUDY_KEYWORDS, reference_grid
 from operators.sc_writer import MAX_STORED_VALUE, WriterOptions, write_synthetic_series
+from product.errors import ProductError
+from product.names import MANUFACTURER, MODEL_NAME, SERIES_DESCRIPTION_PREFIX
 from tests.operators.conftest import build_mr_datasets, new_uid
 
 MODEL = {"model_name": "MSG-LDM", "model_version": "0.1.0"}
@@ -353,7 +354,7 @@ def test_wrong_volume_shape_names_both_shapes_and_the_series(tmp_path):
         _write(np.zeros((40, 48, 5), np.float32), reference, tmp_path, {"t2": reference})
     message = str(caught.value)
     assert "(40, 48, 5)" in message and "(48, 40, 5)" in message and reference[0].SeriesInstanceUID in message
-    assert isinstance(caught.value, ValueError) and isinstance(caught.value, NodeError)
+    assert isinstance(caught.value, ValueError) and isinstance(caught.value, ProductError)
     assert not list(tmp_path.iterdir())
 
 

@@ -17,9 +17,9 @@ from pydicom.uid import (
     SecondaryCaptureImageStorage,
 )
 
-from operators.product import MANUFACTURER, SERIES_DESCRIPTION_PREFIX
 from operators.series_info import SeriesInfoError, series_info_from_datasets
 from operators.series_selection import ExclusionRule, SelectionRules, rejection_reason, select_series
+from product.names import MANUFACTURER, SERIES_DESCRIPTION_PREFIX
 
 # --- SeriesInfo from headers -------------------------------------------------------------------------------------
 

@@ -21,8 +21,9 @@ from pydicom.uid import JPEGLSLossless, RLELossless
 
 from models.data.resampling import resample_to_grid
 from operators.dicom_volume import LPS_TO_RAS, SeriesVolume, series_volume
-from operators.errors import NodeError, VolumeError
+from operators.errors import VolumeError
 from operators.volume_assembly import CommonGrid, choose_reference, common_grid, to_reference_geometry
+from product.errors import ProductError
 from simulation.dicom_geometry import SliceStack, partial_volume
 
 CONTRASTS = ("t1", "t2", "flair")
@@ -283,7 +284,7 @@ def test_several_series_and_repeated_positions_are_refused(simulated_datasets):
 
 
 def test_volume_error_is_a_node_error_and_a_value_error():
-    assert issubclass(VolumeError, NodeError) and issubclass(VolumeError, ValueError)
+    assert issubclass(VolumeError, ProductError) and issubclass(VolumeError, ValueError)
 
 
 # --- the common grid -----------------------------------------------------------------------------------------------
