@@ -20,7 +20,9 @@ from typing import Any
 import numpy as np
 from pydicom.dataset import Dataset
 
+from operators.dicom_volume import SeriesVolume
 from operators.series_info import SeriesInfo
+from operators.volume_assembly import CommonGrid
 from product.outcome import Outcome
 
 logger = logging.getLogger(__name__)
@@ -109,11 +111,11 @@ class StudyState:
     acquired_unusable: dict[str, str] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
     scenario: str | None = None
-    volumes: dict[str, Any] = field(default_factory=dict)
+    volumes: dict[str, SeriesVolume] = field(default_factory=dict)
     reference: str | None = None
     reference_contrast: str | None = None
     highest_series_number: int = 0
-    grid: Any = None
+    grid: CommonGrid | None = None
     synthetic: dict[str, np.ndarray] = field(default_factory=dict)
     synthetic_on_grid: dict[str, np.ndarray] = field(default_factory=dict)
     seed: int | None = None
