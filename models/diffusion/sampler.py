@@ -51,13 +51,11 @@ def sample_latents(
         replacement_noise = torch.randn(shape, generator=generator, dtype=noise.dtype).expand(noise.shape)
         replacement_noise = replacement_noise.to(noise.device)
     total = len(scheduler.timesteps)
+    step_options = {"eta": eta} if isinstance(scheduler, DDIMScheduler) else {}  # DDPM's step takes no eta
     for index, t in enumerate(scheduler.timesteps):
         timestep = torch.full((x.shape[0],), int(t), device=x.device, dtype=torch.long)
         eps = unet(torch.cat([x, condition], dim=1), timesteps=timestep)
-        if isinstance(scheduler, DDIMScheduler):
-            x, _ = scheduler.step(eps, int(t), x, eta=eta, generator=generator)
-        else:
-            x, _ = scheduler.step(eps, int(t), x, generator=generator)
+        x, _ = scheduler.step(eps, int(t), x, generator=generator, **step_options)
         if replace:
             previous = _previous_timestep(scheduler, index)
             if previous is None:
