@@ -123,10 +123,11 @@ def train_stage(run: Run, stage: str, max_minutes: float | None = None, init_fro
     if init_from is not None and not (folder / "checkpoint.pt").is_file():
         warm_start(trainer, stage, init_from)
     train_bank, validation_bank = run.bank("train"), run.bank("validation") if run.split["validation"] else None
-    if stage == "diffusion":
+    if stage == "diffusion" and run.config.diffusion.kind == "residual":
+        train_bank = trainer.latent_bank(train_bank, cache=folder / "latent_bank.pt")
+        (folder / "residual_scale.json").write_text(json.dumps({"residual_scale": trainer.residual_scale}))
+    elif stage == "diffusion":
         train_bank = trainer.latent_bank(train_bank)
-        if run.config.diffusion.kind == "residual":
-            (folder / "residual_scale.json").write_text(json.dumps({"residual_scale": trainer.residual_scale}))
     summary = train_loop(trainer, folder, _training(run.config, stage, max_minutes), train_bank, validation_bank, seed)
     if stage == "autoencoder" and summary["finished"]:
         ema = getattr(trainer, "ema", None)

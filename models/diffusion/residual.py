@@ -40,21 +40,41 @@ def residual_condition_channels(contrasts: int, latent_channels: int, structure_
 
 @torch.no_grad()
 def make_residual_condition(
-    mean_network: nn.Module, codec: LatentCodec, images: torch.Tensor, available: torch.Tensor
+    mean_network: nn.Module,
+    codec: LatentCodec,
+    images: torch.Tensor,
+    available: torch.Tensor,
+    present_latents: torch.Tensor | None = None,
 ) -> tuple[ResidualCondition, torch.Tensor]:
     """The condition for a batch, and the mean images (B, M, H, W) it was made from.
 
     Only present contrasts are encoded (a missing contrast's pixels are never read); the mean is encoded for the
-    missing ones.
+    missing ones. `present_latents` (B, M * c, h, w), the images' latents when the caller has them already (the
+    training bank), spares encoding the present contrasts again: only the missing ones' means are encoded.
     """
     output = mean_network.predict(images, available)
     mask = latent_channel_mask(available, codec.channels)
-    chosen = torch.where(available[:, :, None, None], images, output.images)
-    base = codec.encode(chosen)
+    if present_latents is None:
+        base = codec.encode(torch.where(available[:, :, None, None], images, output.images))
+    else:
+        base = _with_missing_encoded(present_latents, output.images, available, codec)
     maps = available.float()[:, :, None, None].expand(-1, -1, *base.shape[-2:])
     structure = F.interpolate(output.fused, size=base.shape[-2:], mode="bilinear", align_corners=False)
     condition = torch.cat([base, maps, structure], dim=1)
     return ResidualCondition(base, condition, ~mask), output.images
+
+
+def _with_missing_encoded(
+    latents: torch.Tensor, means: torch.Tensor, available: torch.Tensor, codec: LatentCodec
+) -> torch.Tensor:
+    """`latents` with each missing contrast's channels replaced by the latent of its mean image."""
+    b, m = available.shape
+    base = latents.reshape(b, m, codec.channels, *latents.shape[-2:]).clone()
+    rows, columns = torch.nonzero(~available.bool(), as_tuple=True)
+    if len(rows):
+        encoded = codec.encode(means[rows, columns][:, None])
+        base[rows, columns] = encoded.to(base.dtype)
+    return base.reshape(latents.shape)
 
 
 def min_snr_weights(scheduler, timesteps: torch.Tensor, gamma: float) -> torch.Tensor:

@@ -10,9 +10,11 @@ training set as a whole covers every pattern); training then samples
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -109,3 +111,35 @@ def build_latent_bank(
         f", {stored.numel() * 2 / 2**20:.0f} MiB of conditions" if stored is not None else "",
     )
     return LatentBank(torch.cat(latents), available, stored, None if store_conditions else condition_fn)
+
+
+def weights_fingerprint(*modules: torch.nn.Module) -> str:
+    """A digest of the modules' weights: a cached bank is valid only for the frozen networks that made it."""
+    digest = hashlib.sha256()
+    for module in modules:
+        for name, tensor in sorted(module.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def save_latent_bank(bank: LatentBank, path: Path, key: dict) -> None:
+    """Keep a bank with stored conditions on disk (a stage restarted on the same machine skips the encoding)."""
+    if bank.conditions is None:
+        raise ValueError("only a bank with stored conditions can be cached")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(path.name + ".partial")
+    torch.save({"key": key, "latents": bank.latents, "available": bank.available, "conditions": bank.conditions}, part)
+    part.replace(path)
+
+
+def load_latent_bank(path: Path, key: dict) -> LatentBank | None:
+    """The bank cached at `path` if it was made with `key`, else None."""
+    if not path.is_file():
+        return None
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    if saved.get("key") != key:
+        logger.info("latent bank at %s was made from other weights or settings: built again", path)
+        return None
+    logger.info("latent bank: %d slices from %s", len(saved["latents"]), path)
+    return LatentBank(saved["latents"], saved["available"], saved["conditions"])

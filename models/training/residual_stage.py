@@ -7,6 +7,8 @@ missing contrasts' channels only, weighted min(SNR + 1, gamma); AdamW, EMA, the 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 from torch.optim.swa_utils import AveragedModel
@@ -17,7 +19,14 @@ from models.data.slices import SliceBank
 from models.diffusion.latents import LatentCodec, latent_channel_mask
 from models.diffusion.residual import ResidualCondition, make_residual_condition, min_snr_weights, refine_residual
 from models.metrics import image_metrics
-from models.training.latent_bank import LatentBank, LatentBatch, build_latent_bank
+from models.training.latent_bank import (
+    LatentBank,
+    LatentBatch,
+    build_latent_bank,
+    load_latent_bank,
+    save_latent_bank,
+    weights_fingerprint,
+)
 from models.training.mean_stage import mean_availability
 from models.training.schedule import warmup_ema
 
@@ -42,21 +51,36 @@ class ResidualDiffusionStage:
         self.residual_scale = config.residual_scale
 
     def _condition(self, latents: torch.Tensor, images: torch.Tensor, available: torch.Tensor) -> torch.Tensor:
-        return make_residual_condition(self.mean_network, self.codec, images, available)[0].condition
+        return make_residual_condition(self.mean_network, self.codec, images, available, latents)[0].condition
 
-    def latent_bank(self, bank: SliceBank) -> LatentBank:
-        """Latents and residual conditions of the training slices; sets the residual scale from them."""
+    def latent_bank(self, bank: SliceBank, cache: Path | None = None) -> LatentBank:
+        """Latents and residual conditions of the training slices; sets the residual scale from them.
+
+        With `cache`, a bank made from the same frozen weights and settings is loaded from there (else built and
+        saved there): on two CPU cores building it costs more than an hour.
+        """
         d = self.config.diffusion
-        latent_bank = build_latent_bank(
-            bank,
-            self.codec,
-            self._condition,
-            store_conditions=True,
-            patterns=d.bank_patterns,
-            availability_fn=mean_availability,
-            slice_stride=d.bank_slice_stride,
-            batch_size=32,
-        )
+        key = {
+            "weights": weights_fingerprint(self.codec.autoencoder, self.mean_network),
+            "latent_scale": self.codec.scale,
+            "patterns": d.bank_patterns,
+            "slice_stride": d.bank_slice_stride,
+            "slices": len(bank),
+        }
+        latent_bank = load_latent_bank(cache, key) if cache is not None else None
+        if latent_bank is None:
+            latent_bank = build_latent_bank(
+                bank,
+                self.codec,
+                self._condition,
+                store_conditions=True,
+                patterns=d.bank_patterns,
+                availability_fn=mean_availability,
+                slice_stride=d.bank_slice_stride,
+                batch_size=32,
+            )
+            if cache is not None:
+                save_latent_bank(latent_bank, cache, key)
         self.residual_scale = residual_scale_of(latent_bank, self.codec.channels)
         return latent_bank
 

@@ -224,3 +224,32 @@ def test_the_ablation_refines_the_regression_with_the_same_diffusion(gen2_config
     grid = load_case_on_grid(case, synthesizer.config.data)
     out = synthesizer.synthesize_grid(present_only(grid, ("flair",)), ["flair"], sampler=SamplerConfig(kind="onestep"))
     assert out["flair"].shape == grid.images.shape[1:]
+
+
+def test_the_banks_condition_from_latents_at_hand_equals_the_one_encoded_afresh(gen2_run, gen2_model):
+    """The training bank passes the slices' latents to spare encoding present contrasts twice; same condition."""
+    from models.diffusion.residual import make_residual_condition
+    from models.synthesis import Synthesizer
+
+    run, _ = gen2_run
+    synthesizer = Synthesizer.load(gen2_model)
+    bank = run.bank("train")
+    images = torch.from_numpy(bank.images[: len(bank) : max(1, len(bank) // 6)].astype(np.float32))
+    available = torch.tensor([[1, 1, 1, 0], [0, 1, 0, 1], [1, 0, 0, 0], [1, 1, 1, 1]] * 2, dtype=torch.bool)
+    available = available[: len(images)]
+    afresh, means = make_residual_condition(synthesizer.mean, synthesizer.codec, images, available)
+    latents = synthesizer.codec.encode(images)
+    reused, _ = make_residual_condition(synthesizer.mean, synthesizer.codec, images, available, latents)
+    assert torch.allclose(afresh.condition, reused.condition, atol=1e-4)
+    assert torch.equal(afresh.missing_mask, reused.missing_mask)
+
+
+def test_the_residual_bank_is_cached_for_its_frozen_weights_only(gen2_run):
+    from models.training.latent_bank import load_latent_bank
+
+    run, _ = gen2_run
+    path = run.root / "diffusion" / "latent_bank.pt"
+    saved = torch.load(path, weights_only=True)
+    bank = load_latent_bank(path, saved["key"])
+    assert bank is not None and bank.conditions is not None and len(bank) == len(saved["latents"])
+    assert load_latent_bank(path, {**saved["key"], "weights": "other"}) is None, "other frozen weights: rebuilt"
