@@ -86,15 +86,29 @@ def build_latent_bank(
     seed: int = 0,
     availability_fn: Callable[[int, int, torch.Generator], torch.Tensor] = random_availability,
     slice_stride: int = 1,
+    progress: Path | None = None,
+    progress_key: dict | None = None,
+    progress_every: int = 16,
 ) -> LatentBank:
     """Encode every `slice_stride`-th slice of `bank` and (if `store_conditions`) its conditions for `patterns`
-    masks drawn by `availability_fn(count, contrasts, generator)`."""
+    masks drawn by `availability_fn(count, contrasts, generator)`.
+
+    With `progress`, what is done is saved there every `progress_every` batches (with `progress_key`), and a
+    build stopped midway goes on from it; the file is removed when the bank is complete.
+    """
     generator = torch.Generator().manual_seed(seed)
     chosen = np.arange(0, len(bank), slice_stride)
     contrasts = bank.images.shape[1]
     available = availability_fn(len(chosen) * patterns, contrasts, generator).reshape(len(chosen), patterns, contrasts)
-    latents, conditions = [], []
-    for start in tqdm(range(0, len(chosen), batch_size), desc="latent bank", mininterval=10):
+    latents, conditions, first = [], [], 0
+    if progress is not None and progress.is_file():
+        saved = torch.load(progress, map_location="cpu", weights_only=True)
+        if saved.get("key") == progress_key:
+            latents, first = [saved["latents"]], saved["done"]
+            conditions = [saved["conditions"]] if store_conditions else []
+            logger.info("latent bank: going on from %d of %d slices (%s)", first, len(chosen), progress)
+    starts = range(first, len(chosen), batch_size)
+    for count, start in enumerate(tqdm(starts, desc="latent bank", mininterval=10), start=1):
         images = torch.from_numpy(bank.images[chosen[start : start + batch_size]].astype(np.float32))
         z = codec.encode(images)
         latents.append(z.half())
@@ -103,6 +117,11 @@ def build_latent_bank(
                 condition_fn(z, images, available[start : start + len(images), k]).half() for k in range(patterns)
             ]
             conditions.append(torch.stack(per_pattern, dim=1))
+        if progress is not None and count % progress_every == 0 and start + batch_size < len(chosen):
+            latents = [torch.cat(latents)]
+            conditions = [torch.cat(conditions)] if store_conditions else []
+            done = {"key": progress_key, "done": start + batch_size, "latents": latents[0]}
+            _save_whole(progress, {**done, "conditions": conditions[0] if store_conditions else None})
     stored = torch.cat(conditions) if store_conditions else None
     logger.info(
         "latent bank: %d slices x %d availability patterns%s",
@@ -110,7 +129,16 @@ def build_latent_bank(
         patterns,
         f", {stored.numel() * 2 / 2**20:.0f} MiB of conditions" if stored is not None else "",
     )
+    if progress is not None:
+        progress.unlink(missing_ok=True)
     return LatentBank(torch.cat(latents), available, stored, None if store_conditions else condition_fn)
+
+
+def _save_whole(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    part = path.with_name(path.name + ".partial")
+    torch.save(data, part)
+    part.replace(path)
 
 
 def weights_fingerprint(*modules: torch.nn.Module) -> str:
@@ -127,10 +155,7 @@ def save_latent_bank(bank: LatentBank, path: Path, key: dict) -> None:
     """Keep a bank with stored conditions on disk (a stage restarted on the same machine skips the encoding)."""
     if bank.conditions is None:
         raise ValueError("only a bank with stored conditions can be cached")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    part = path.with_name(path.name + ".partial")
-    torch.save({"key": key, "latents": bank.latents, "available": bank.available, "conditions": bank.conditions}, part)
-    part.replace(path)
+    _save_whole(path, {"key": key, "latents": bank.latents, "available": bank.available, "conditions": bank.conditions})
 
 
 def load_latent_bank(path: Path, key: dict) -> LatentBank | None:

@@ -78,6 +78,8 @@ class ResidualDiffusionStage:
                 availability_fn=mean_availability,
                 slice_stride=d.bank_slice_stride,
                 batch_size=32,
+                progress=cache.with_name(cache.stem + ".progress.pt") if cache is not None else None,
+                progress_key=key,
             )
             if cache is not None:
                 save_latent_bank(latent_bank, cache, key)

@@ -253,3 +253,41 @@ def test_the_residual_bank_is_cached_for_its_frozen_weights_only(gen2_run):
     bank = load_latent_bank(path, saved["key"])
     assert bank is not None and bank.conditions is not None and len(bank) == len(saved["latents"])
     assert load_latent_bank(path, {**saved["key"], "weights": "other"}) is None, "other frozen weights: rebuilt"
+
+
+def test_a_bank_build_stopped_midway_goes_on_from_its_progress_file(gen2_run, gen2_model, tmp_path):
+    """Building the bank takes hours on two cores: a stopped build resumes, and gives the bank an unbroken one does."""
+    from models.diffusion.residual import make_residual_condition
+    from models.synthesis import Synthesizer
+    from models.training.latent_bank import build_latent_bank
+    from models.training.mean_stage import mean_availability
+
+    run, _ = gen2_run
+    synthesizer = Synthesizer.load(gen2_model)
+    bank = run.bank("train")
+    calls = {"n": 0, "stop_at": None}
+
+    def condition(latents, images, available):
+        calls["n"] += 1
+        if calls["stop_at"] is not None and calls["n"] == calls["stop_at"]:
+            raise KeyboardInterrupt("the session ended")
+        return make_residual_condition(synthesizer.mean, synthesizer.codec, images, available, latents)[0].condition
+
+    options = dict(store_conditions=True, patterns=2, batch_size=2, availability_fn=mean_availability, slice_stride=2)
+    whole = build_latent_bank(bank, synthesizer.codec, condition, **options)
+    batches = -(-len(whole) // 2)
+    assert batches >= 4, "the test needs a few batches"
+    progress, key = tmp_path / "bank.progress.pt", {"weights": "w"}
+    calls.update(n=0, stop_at=2 * 3 + 1)  # two patterns per batch: stops in the fourth batch
+    with pytest.raises(KeyboardInterrupt):
+        build_latent_bank(
+            bank, synthesizer.codec, condition, progress=progress, progress_key=key, progress_every=2, **options
+        )
+    assert torch.load(progress, weights_only=True)["done"] == 4, "two batches of two slices saved"
+    calls.update(n=0, stop_at=None)
+    resumed = build_latent_bank(bank, synthesizer.codec, condition, progress=progress, progress_key=key, **options)
+    assert calls["n"] == 2 * (batches - 2), "the saved batches are not made again"
+    assert not progress.exists()
+    assert torch.equal(resumed.available, whole.available)
+    assert torch.allclose(resumed.latents.float(), whole.latents.float(), atol=1e-2)
+    assert torch.allclose(resumed.conditions.float(), whole.conditions.float(), atol=1e-2)
