@@ -18,7 +18,7 @@ from pathlib import Path
 from pydicom.dataset import Dataset
 
 from operators.contrast_identification import Contrast, Identification
-from operators.dicom_volume import series_volume
+from operators.dicom_volume import SeriesVolume, series_volume
 from operators.errors import VolumeError
 
 logger = logging.getLogger(__name__)
@@ -48,12 +48,15 @@ def needs_image_check(ident: Identification) -> bool:
     return ident.contrast is Contrast.OTHER and ident.confidence == 0.0
 
 
-def _probabilities(ident: Identification, datasets: list[Dataset], folder: Path) -> dict[str, float] | None:
+def _probabilities(
+    ident: Identification, datasets: list[Dataset], folder: Path, built: dict[str, SeriesVolume]
+) -> dict[str, float] | None:
     try:
         volume = series_volume(datasets)
     except VolumeError as error:
         ident.evidence.append(f"image check impossible: {error}")
         return None
+    built[volume.series_uid] = volume
     return load_classifier(folder).probabilities(volume.array, volume.affine_ras)
 
 
@@ -66,6 +69,7 @@ def identify_from_images(
     datasets: dict[str, list[Dataset]],
     classifier_folder: Path = DEFAULT_CLASSIFIER,
     min_probability: float = MIN_PROBABILITY,
+    built: dict[str, SeriesVolume] | None = None,
 ) -> list[Identification]:
     """The classifier's answers for series the tags left undecided (`needs_image_check`), others unchanged.
 
@@ -75,14 +79,18 @@ def identify_from_images(
     models/contrast-classifier/README.md). So every series whose T1 + T1ce probability reaches `min_probability`
     is T1-weighted; when a study has several, the one with the largest log-odds of T1ce over T1 is the T1ce and
     the others T1; a lone one goes by the larger of the two. Returns a new list in the same order.
+
+    Each volume built for the classifier is put in `built` (by SeriesInstanceUID) when given, so that volume
+    assembly does not decode the series a second time.
     """
+    built = {} if built is None else built
     result = list(idents)
     t1_family: list[tuple[int, dict[str, float]]] = []
     for index, ident in enumerate(idents):
         if not needs_image_check(ident):
             continue
         uid = ident.series.series_instance_uid
-        probabilities = _probabilities(ident, datasets[uid], classifier_folder)
+        probabilities = _probabilities(ident, datasets[uid], classifier_folder, built)
         if probabilities is None:
             continue
         best = max(probabilities, key=probabilities.get)

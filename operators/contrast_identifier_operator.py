@@ -82,7 +82,9 @@ def identify_contrasts(
     """
     identifications = identify_study(state.candidates, rules)
     if classifier_folder is not None and Path(classifier_folder).is_dir():
-        identifications = identify_from_images(identifications, state.datasets, Path(classifier_folder))
+        identifications = identify_from_images(
+            identifications, state.datasets, Path(classifier_folder), built=state.series_volumes
+        )
     else:
         for ident in filter(needs_image_check, identifications):
             ident.evidence.append(f"image check unavailable (no classifier at {classifier_folder})")
@@ -110,6 +112,7 @@ def identify_contrasts(
         for c in (Contrast.T1, Contrast.T1CE, Contrast.T2, Contrast.FLAIR)
         if c in choices
     }
+    state.series_volumes = {uid: v for uid, v in state.series_volumes.items() if uid in state.chosen.values()}
     state.acquired_unusable = _acquired_unusable(state, rules, synthesize_unusable)
     scenario = decide_scenario(
         list(state.chosen), min_present=min_present, acquired_unusable=list(state.acquired_unusable)

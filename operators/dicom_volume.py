@@ -30,6 +30,7 @@ from pydicom.pixels import apply_modality_lut
 from operators import dicom_values as values
 from operators.errors import VolumeError
 from operators.series_info import ORIENTATION_TOLERANCE, POSITION_MERGE_MM
+from operators.slice_geometry import ImagePlane, frame_count, has_functional_groups, image_planes, where
 
 logger = logging.getLogger(__name__)
 
@@ -106,10 +107,9 @@ class SeriesVolume:
 
 @dataclass(frozen=True)
 class _Plane:
-    """One image of the series: where it is and where its pixels come from."""
+    """One image of the series with the geometry it must have: where it is and where its pixels come from."""
 
-    dataset: Dataset
-    frame: int | None
+    image: ImagePlane
     position: np.ndarray
     orientation: np.ndarray
     pixel_spacing: tuple[float, float]
@@ -117,20 +117,12 @@ class _Plane:
     @property
     def where(self) -> str:
         """The image for messages."""
-        return _where(self.dataset, self.frame)
+        return self.image.where
 
 
 def _label(uid: str | None, description: str | None) -> str:
     """e.g. `series 1.2.3 ('T2 TSE AX')`."""
     return f"series {uid or '(no SeriesInstanceUID)'} ({description or 'no description'!r})"
-
-
-def _where(ds: Dataset, frame: int | None = None) -> str:
-    """An instance (and frame) for messages: its SOPInstanceUID, and its file when read from one."""
-    text = f"SOPInstanceUID {ds.get('SOPInstanceUID', '?')}"
-    text += f" frame {frame + 1}" if frame is not None else ""
-    filename = getattr(ds, "filename", None)
-    return f"{text} ({filename})" if isinstance(filename, str) and filename else text
 
 
 def series_volume(datasets: Sequence[Dataset]) -> SeriesVolume:
@@ -179,8 +171,8 @@ def series_volume(datasets: Sequence[Dataset]) -> SeriesVolume:
         series_uid=str(datasets[0].SeriesInstanceUID),
         series_description=values.as_text(datasets[0].get("SeriesDescription")),
         frame_of_reference_uid=_frame_of_reference(datasets, label),
-        sop_instance_uids=tuple(str(p.dataset.get("SOPInstanceUID", "")) for p in planes),
-        frame_numbers=tuple(None if p.frame is None else p.frame + 1 for p in planes),
+        sop_instance_uids=tuple(str(p.image.dataset.get("SOPInstanceUID", "")) for p in planes),
+        frame_numbers=tuple(None if p.image.frame is None else p.image.frame + 1 for p in planes),
         slice_positions=positions,
         pixel_spacing=pixel_spacing,
         slice_spacing=float(np.linalg.norm(step)),
@@ -197,48 +189,23 @@ def _series_label(datasets: Sequence[Dataset]) -> str:
     if len(uids) > 1:
         raise VolumeError(f"instances of {len(uids)} series given ({', '.join(uids[:3])}): a volume is one series")
     if not uids[0]:
-        raise VolumeError(f"SeriesInstanceUID (0020,000E) missing in {_where(datasets[0])}")
+        raise VolumeError(f"SeriesInstanceUID (0020,000E) missing in {where(datasets[0])}")
     return _label(uids[0], values.as_text(datasets[0].get("SeriesDescription")))
 
 
-_GEOMETRY = {
-    "position": ("ImagePositionPatient (0020,0032)", 3, "PlanePositionSequence"),
-    "orientation": ("ImageOrientationPatient (0020,0037)", 6, "PlaneOrientationSequence"),
-    "pixel_spacing": ("PixelSpacing (0028,0030)", 2, "PixelMeasuresSequence"),
-}
-"""The Image Plane attributes a volume needs: tag, value count, functional group macro holding it (C.7.6.16.2)."""
-
-
-def _groups(ds: Dataset, frame: int | None) -> tuple[Dataset | None, Dataset | None]:
-    """The frame's item of the Per-frame Functional Groups Sequence and the Shared Functional Groups item, or None."""
-    per_frame = ds.get("PerFrameFunctionalGroupsSequence") or ()
-    shared = ds.get("SharedFunctionalGroupsSequence") or ()
-    item = per_frame[frame] if frame is not None and frame < len(per_frame) else None
-    return item, shared[0] if shared else None
-
-
 def _planes(ds: Dataset, label: str) -> Iterator[_Plane]:
-    """The images of one instance: the instance itself, or each frame of a multi-frame instance."""
-    frames = values.as_int(ds.get("NumberOfFrames")) or 1
-    grouped = bool(ds.get("PerFrameFunctionalGroupsSequence") or ds.get("SharedFunctionalGroupsSequence"))
-    if not grouped and frames > 1:
+    """The images of one instance, each with the position, orientation and pixel spacing it must have."""
+    frames = frame_count(ds)
+    if not has_functional_groups(ds) and frames > 1:
         raise VolumeError(
-            f"{label}: {_where(ds)} has {frames} frames but no Per-frame Functional Groups Sequence (5200,9230): "
+            f"{label}: {where(ds)} has {frames} frames but no Per-frame Functional Groups Sequence (5200,9230): "
             "the frames have no position"
         )
-    for frame in range(frames) if grouped else [None]:
-        item, shared = _groups(ds, frame)
-        found = {}
-        for name, (tag, count, macro) in _GEOMETRY.items():
-            keyword = tag.split()[0]
-            value = values.functional_value(item, shared, macro, keyword) if grouped else ds.get(keyword)
-            numbers = values.as_floats(value, count)
-            if numbers is None:
-                state = "missing" if value is None else f"unreadable ({value!r}, expected {count} numbers)"
-                place = f" (per-frame or shared {macro})" if grouped else ""
-                raise VolumeError(f"{label}: {tag}{place} {state} in {_where(ds, frame)}")
-            found[name] = np.asarray(numbers, dtype=np.float64)
-        yield _Plane(ds, frame, found["position"], found["orientation"], tuple(found["pixel_spacing"]))
+    for image in image_planes(ds):
+        spacing = image.require("pixel_spacing", label)
+        yield _Plane(
+            image, image.require("position", label), image.require("orientation", label), (spacing[0], spacing[1])
+        )
 
 
 def _common_geometry(planes: list[_Plane], label: str) -> tuple[np.ndarray, tuple[float, float]]:
@@ -306,26 +273,28 @@ def _frame_of_reference(datasets: Sequence[Dataset], label: str) -> str | None:
 def _decode(ds: Dataset, label: str) -> np.ndarray:
     """The instance's pixels as (frames, rows, columns), before any rescale; VolumeError when not decodable."""
     if not any(keyword in ds for keyword in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
-        raise VolumeError(f"{label}: PixelData (7FE0,0010) missing in {_where(ds)}")
+        raise VolumeError(f"{label}: PixelData (7FE0,0010) missing in {where(ds)}")
     if (values.as_int(ds.get("SamplesPerPixel")) or 1) != 1:
-        raise VolumeError(f"{label}: SamplesPerPixel {ds.SamplesPerPixel} in {_where(ds)}: expected a grey image")
+        raise VolumeError(f"{label}: SamplesPerPixel {ds.SamplesPerPixel} in {where(ds)}: expected a grey image")
     try:
         pixels = ds.pixel_array
     except _DECODE_ERRORS as err:
         syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
         name = getattr(syntax, "name", syntax) or "unknown transfer syntax"
-        raise VolumeError(f"{label}: cannot decode the pixel data ({name}) of {_where(ds)}: {err}") from err
+        raise VolumeError(f"{label}: cannot decode the pixel data ({name}) of {where(ds)}: {err}") from err
     return pixels[None] if pixels.ndim == 2 else pixels
 
 
-def _rescaled_frame(ds: Dataset, pixels: np.ndarray, frame: int | None) -> np.ndarray:
+def _rescaled_frame(image: ImagePlane, pixels: np.ndarray, label: str) -> np.ndarray:
     """Stored values to modality values (PS3.3 C.11.1 for one frame, C.7.6.16.2.9 for each frame of a multi-frame)."""
+    ds, frame = image.dataset, image.frame
     if frame is None:
         return apply_modality_lut(pixels[0], ds)
-    item, shared = _groups(ds, frame)
+    if frame >= len(pixels):
+        raise VolumeError(f"{label}: {image.where} is beyond the {len(pixels)} frames of its pixel data")
 
     def transformation(attribute: str) -> object:
-        return values.functional_value(item, shared, "PixelValueTransformationSequence", attribute)
+        return values.functional_value(image.per_frame, image.shared, "PixelValueTransformationSequence", attribute)
 
     slope = values.first_number(transformation("RescaleSlope"), ds.get("RescaleSlope"))
     intercept = values.first_number(transformation("RescaleIntercept"), ds.get("RescaleIntercept"))
@@ -342,12 +311,13 @@ def _assemble(planes: list[_Plane], label: str) -> np.ndarray:
     multiframe: dict[int, np.ndarray] = {}
     array: np.ndarray | None = None
     for k, plane in enumerate(planes):
-        pixels = multiframe.get(id(plane.dataset)) if plane.frame is not None else None
+        ds, frame = plane.image.dataset, plane.image.frame
+        pixels = multiframe.get(id(ds)) if frame is not None else None
         if pixels is None:
-            pixels = _decode(plane.dataset, label)
-            if plane.frame is not None:
-                multiframe[id(plane.dataset)] = pixels
-        image = _rescaled_frame(plane.dataset, pixels, plane.frame)
+            pixels = _decode(ds, label)
+            if frame is not None:
+                multiframe[id(ds)] = pixels
+        image = _rescaled_frame(plane.image, pixels, label)
         if array is None:
             array = np.empty((image.shape[1], image.shape[0], len(planes)), dtype=np.float32)
         if image.shape != array.shape[1::-1]:

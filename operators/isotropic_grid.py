@@ -22,6 +22,7 @@ from pydicom.dataset import Dataset
 
 from operators.errors import VolumeError
 from operators.sc_reference import PATIENT_STUDY_KEYWORDS, reference_grid
+from operators.slice_geometry import image_planes
 
 AXIAL_ORIENTATION = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 """Image Orientation (Patient) of the grid's slices: rows towards the patient's left, columns posterior."""
@@ -82,10 +83,14 @@ def grid_volume_for_writer(volume: np.ndarray) -> np.ndarray:
 
 
 def _centre(ds: Dataset) -> np.ndarray:
-    row, col = np.array(ds.ImageOrientationPatient[:3], float), np.array(ds.ImageOrientationPatient[3:], float)
-    spacing_row, spacing_col = (float(v) for v in ds.PixelSpacing)
-    half = (int(ds.Columns) - 1) / 2 * spacing_col * row + (int(ds.Rows) - 1) / 2 * spacing_row * col
-    return np.array(ds.ImagePositionPatient, float) + half
+    """The centre of a virtual slice, in patient coordinates (mm)."""
+    plane = next(image_planes(ds))
+    label = "isotropic grid"
+    orientation, (spacing_row, spacing_col) = plane.require("orientation", label), plane.require("pixel_spacing", label)
+    half = (int(ds.Columns) - 1) / 2 * spacing_col * orientation[:3] + (
+        int(ds.Rows) - 1
+    ) / 2 * spacing_row * orientation[3:]
+    return plane.require("position", label) + half
 
 
 def nearest_acquired(virtual: Sequence[Dataset], acquired: Sequence[Dataset]) -> list[Dataset]:

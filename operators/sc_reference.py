@@ -22,6 +22,7 @@ from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 
 from operators.errors import VolumeError
+from operators.slice_geometry import image_planes
 
 logger = logging.getLogger(__name__)
 
@@ -142,16 +143,6 @@ def _require(ds: Dataset, keyword: str, index: int, series: str) -> object:
     return value
 
 
-def _floats(value: object, count: int, keyword: str, series: str) -> np.ndarray:
-    try:
-        numbers = np.array([float(v) for v in value], dtype=np.float64)
-    except (TypeError, ValueError) as error:
-        raise VolumeError(f"series {series}: {tag_name(keyword)} {value!r} is not numeric") from error
-    if numbers.shape != (count,) or not np.all(np.isfinite(numbers)):
-        raise VolumeError(f"series {series}: {tag_name(keyword)} {value!r}: expected {count} finite numbers")
-    return numbers
-
-
 def reference_grid(reference: Sequence[Dataset]) -> ReferenceGrid:
     """Check a reference series' geometry and sort its instances along the slice normal.
 
@@ -178,10 +169,10 @@ def reference_grid(reference: Sequence[Dataset]) -> ReferenceGrid:
             raise VolumeError(f"reference series {series}: instances differ in {tag_name(keyword)}: {sorted(values)}")
     if len({str(ds.SOPInstanceUID) for ds in reference}) < len(reference):
         raise VolumeError(f"reference series {series}: an instance is given twice (same SOPInstanceUID)")
-    orientations = np.array(
-        [_floats(ds.ImageOrientationPatient, 6, "ImageOrientationPatient", series) for ds in reference]
-    )
-    spacings = np.array([_floats(ds.PixelSpacing, 2, "PixelSpacing", series) for ds in reference])
+    label = f"reference series {series}"
+    planes = [next(image_planes(ds)) for ds in reference]
+    orientations = np.array([plane.require("orientation", label) for plane in planes])
+    spacings = np.array([plane.require("pixel_spacing", label) for plane in planes])
     for keyword, values in (("ImageOrientationPatient", orientations), ("PixelSpacing", spacings)):
         if np.max(np.abs(values - values[0])) > ORIENTATION_TOLERANCE:
             raise VolumeError(
@@ -194,9 +185,7 @@ def reference_grid(reference: Sequence[Dataset]) -> ReferenceGrid:
             f"orthogonal vectors: {orientations[0].tolist()}"
         )
     normal = np.cross(row, col)
-    positions = [
-        float(_floats(ds.ImagePositionPatient, 3, "ImagePositionPatient", series) @ normal) for ds in reference
-    ]
+    positions = [float(plane.require("position", label) @ normal) for plane in planes]
     order = np.argsort(positions, kind="stable")
     sorted_positions = tuple(positions[i] for i in order)
     if len(order) > 1 and np.min(np.diff(sorted_positions)) < POSITION_TOLERANCE_MM:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pydicom.dataset import Dataset
 
 from operators import dicom_values as values
+from operators.slice_geometry import GEOMETRY, has_functional_groups, image_planes
 from product.errors import ProductError
 
 logger = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ ORIENTATION_TOLERANCE = 1e-3
 POSITION_MERGE_MM = 0.05
 """Slice positions closer than this along the normal are one slice (repeated echoes, b-values, phases)."""
 
-GEOMETRY_TAGS = ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing")
+GEOMETRY_TAGS = tuple(keyword for keyword, *_ in GEOMETRY.values())
 """The Image Plane attributes (PS3.3 C.7.6.2) without which no volume can be assembled."""
 
 
@@ -200,7 +201,7 @@ def series_info_from_datasets(datasets: Sequence[Dataset]) -> SeriesInfo:
     ordered = sorted(datasets, key=lambda ds: values.as_int(ds.get("InstanceNumber")) or 0)
     first = ordered[0]
     frames = [frame for ds in ordered for frame in _frames(ds)]
-    timing = _enhanced_timing(first) if any(_groups(first)) else {}
+    timing = _enhanced_timing(first) if has_functional_groups(first) else {}
     orientation = next((f.orientation for f in frames if f.orientation is not None), None)
     image_type = values.union(
         [values.as_upper_strings(ds.get("ImageType")) for ds in ordered] + [_frame_types(first)],
@@ -261,38 +262,14 @@ def echo_times(datasets: Sequence[Dataset]) -> tuple[float, ...]:
 
 def _frames(ds: Dataset) -> Iterator[_Frame]:
     """The slices of one instance: its frames (multi-frame) or the instance itself."""
-    per_frame, shared = _groups(ds)
-    count = values.as_int(ds.get("NumberOfFrames")) or len(per_frame or ()) or 1
-    if not per_frame and shared is None:
-        # Single-frame instance (or a multi-frame one without functional groups: its frames share the header).
-        frame = _Frame(
-            position=values.as_floats(ds.get("ImagePositionPatient"), 3),
-            orientation=values.as_floats(ds.get("ImageOrientationPatient"), 6),
-            pixel_spacing=values.as_floats(ds.get("PixelSpacing"), 2),
-            slice_thickness=values.as_float(ds.get("SliceThickness")),
-            b_value=values.as_float(ds.get("DiffusionBValue")),
-        )
-        yield from [frame] * count
-        return
-    for index in range(count):
-        item = per_frame[index] if per_frame and index < len(per_frame) else None
-
-        def group(sequence: str, attribute: str, item: Dataset | None = item) -> object:
-            return values.functional_value(item, shared, sequence, attribute)
-
+    for plane in image_planes(ds):
         yield _Frame(
-            position=values.as_floats(group("PlanePositionSequence", "ImagePositionPatient"), 3),
-            orientation=values.as_floats(group("PlaneOrientationSequence", "ImageOrientationPatient"), 6),
-            pixel_spacing=values.as_floats(group("PixelMeasuresSequence", "PixelSpacing"), 2),
-            slice_thickness=values.as_float(group("PixelMeasuresSequence", "SliceThickness")),
-            b_value=values.as_float(group("MRDiffusionSequence", "DiffusionBValue")),
+            position=plane.position,
+            orientation=plane.orientation,
+            pixel_spacing=plane.pixel_spacing,
+            slice_thickness=plane.slice_thickness,
+            b_value=values.as_float(plane.value("MRDiffusionSequence", "DiffusionBValue")),
         )
-
-
-def _groups(ds: Dataset) -> tuple[Sequence[Dataset] | None, Dataset | None]:
-    """The Per-frame Functional Groups items and the Shared Functional Groups item of an instance (or None)."""
-    shared = ds.get("SharedFunctionalGroupsSequence")
-    return ds.get("PerFrameFunctionalGroupsSequence") or None, shared[0] if shared else None
 
 
 def _enhanced_timing(ds: Dataset) -> dict[str, object]:
@@ -304,8 +281,8 @@ def _enhanced_timing(ds: Dataset) -> dict[str, object]:
     Legacy Converted Enhanced MR keeps the classic attributes in its Unassigned
     Shared / Per-frame Converted Attributes macros, read when the others are absent.
     """
-    per_frame, shared = _groups(ds)
-    item = per_frame[0] if per_frame else None
+    first = next(image_planes(ds))
+    item, shared = first.per_frame, first.shared
 
     def group(sequence: str, attribute: str) -> object:
         return values.functional_value(item, shared, sequence, attribute)
@@ -336,11 +313,10 @@ def _enhanced_timing(ds: Dataset) -> dict[str, object]:
 
 def _frame_types(ds: Dataset) -> tuple[str, ...]:
     """Frame Type of an Enhanced MR instance's first frame (shared or per-frame MR Image Frame Type macro)."""
-    per_frame, shared = _groups(ds)
-    value = values.functional_value(
-        per_frame[0] if per_frame else None, shared, "MRImageFrameTypeSequence", "FrameType"
+    first = next(image_planes(ds))
+    return values.as_upper_strings(
+        values.functional_value(first.per_frame, first.shared, "MRImageFrameTypeSequence", "FrameType")
     )
-    return values.as_upper_strings(value)
 
 
 def _same_orientation(frames: list[_Frame]) -> bool:

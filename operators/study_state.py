@@ -91,6 +91,8 @@ class StudyState:
             the study holds only in unusable series.
         missing: contrasts to synthesize.
         scenario: e.g. "t1+t1ce+t2 -> flair".
+        series_volumes: volumes built while identifying by image (by SeriesInstanceUID), kept for the chosen
+            series only, so that volume assembly takes them instead of decoding those series again.
         volumes, reference, grid, synthetic: the data between volume assembly, synthesis and writing.
         outputs: the series written.
         model: name, version, folder and device of the model used.
@@ -111,6 +113,7 @@ class StudyState:
     acquired_unusable: dict[str, str] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
     scenario: str | None = None
+    series_volumes: dict[str, SeriesVolume] = field(default_factory=dict)
     volumes: dict[str, SeriesVolume] = field(default_factory=dict)
     reference: str | None = None
     reference_contrast: str | None = None

@@ -44,7 +44,9 @@ def assemble_volumes(state: StudyState, spacing_mm: float = GRID_SPACING_MM, all
         volumes = {}
         for contrast, uid in state.chosen.items():
             datasets = latest_echo(state.datasets[uid])
+            built = state.series_volumes.pop(uid, None)  # decoded already by the image check
             if len(datasets) < len(state.datasets[uid]):
+                built = None
                 note = (
                     f"{contrast}: series {uid} holds {len(echo_times(state.datasets[uid]))} echoes; its longest "
                     f"(EchoTime {echo_times(datasets)[0]:g} ms, {len(datasets)} images) is used"
@@ -52,7 +54,7 @@ def assemble_volumes(state: StudyState, spacing_mm: float = GRID_SPACING_MM, all
                 state.notes.append(note)
                 logger.info("study %s: %s", state.study_instance_uid, note)
                 state.datasets[uid] = datasets
-            volumes[contrast] = series_volume(datasets)
+            volumes[contrast] = built if built is not None else series_volume(datasets)
         single_frame = {c: v for c, v in volumes.items() if len(state.datasets[state.chosen[c]]) == v.shape[2]}
         if not single_frame:
             raise VolumeError(

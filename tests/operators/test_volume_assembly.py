@@ -409,3 +409,38 @@ def test_reference_is_the_finest_axial_series_with_a_reason(volumes):
     assert choose_reference({"flair": volumes["flair"], "t1": finer}) == "t1"
     with pytest.raises(VolumeError):
         choose_reference({})
+
+
+CONTRAST_KEYWORDS = (
+    *("SeriesDescription", "ProtocolName", "SequenceName", "ScanningSequence", "SequenceVariant", "ScanOptions"),
+    *("RepetitionTime", "EchoTime", "InversionTime", "FlipAngle", "ContrastBolusAgent", "ContrastBolusRoute"),
+)
+
+
+def test_a_series_recognised_by_its_pixels_is_decoded_once(simulated_datasets):
+    from operators.contrast_from_image import identify_from_images
+    from operators.contrast_identification import identify_study
+    from operators.contrast_rules import DEFAULT_RULES
+    from operators.series_info import series_info_from_datasets
+    from operators.study_state import StudyState
+    from operators.volume_assembly_operator import assemble_volumes
+
+    datasets = {}
+    for instances in simulated_datasets.values():
+        stripped = [copy.deepcopy(ds) for ds in instances]
+        for ds in stripped:
+            for keyword in CONTRAST_KEYWORDS:
+                if keyword in ds:
+                    delattr(ds, keyword)
+        datasets[stripped[0].SeriesInstanceUID] = stripped
+    infos = [series_info_from_datasets(instances) for instances in datasets.values()]
+    built: dict[str, SeriesVolume] = {}
+    identified = identify_from_images(identify_study(infos, DEFAULT_RULES), datasets, built=built)
+    assert set(built) == set(datasets), "every series the tags left open is built for the classifier"
+    chosen = {i.contrast.value: i.series.series_instance_uid for i in identified if i.contrast.value != "other"}
+    assert len(chosen) >= 2, [i.evidence for i in identified]
+    state = StudyState(input_path="test", datasets=datasets, chosen=chosen, series_volumes=dict(built))
+    assemble_volumes(state)
+    assert state.outcome.value == "running", state.reason
+    assert all(state.volumes[c] is built[uid] for c, uid in chosen.items()), "volume assembly decodes none again"
+    assert not state.series_volumes, "the built volumes are handed over, not kept twice"
