@@ -287,14 +287,31 @@ class Synthesizer:
         progress: Progress | None = None,
     ) -> dict[str, np.ndarray]:
         """Missing contrasts on the input grid, intensities in [0, 1]."""
+        on_model_grid, model_affine = self.synthesize_on_model_grid(
+            volumes, affine, missing, seed=seed, sampler=sampler, progress=progress
+        )
+        shape = next(iter(volumes.values())).shape
+        return {c: resample_to_grid(v, model_affine, affine, shape) for c, v in on_model_grid.items()}
+
+    def synthesize_on_model_grid(
+        self,
+        volumes: dict[str, np.ndarray],
+        affine: np.ndarray,
+        missing: list[str],
+        *,
+        seed: int = 0,
+        sampler: SamplerConfig | None = None,
+        progress: Progress | None = None,
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Missing contrasts on the model grid, intensities in [0, 1], and that grid's RAS affine.
+
+        For callers that put the result on grids of their own (the DICOM writer's reference series): sampling
+        from the model grid, not from `synthesize`'s input grid, interpolates each output once.
+        """
         self.check_request(tuple(volumes), missing)
         start = time.perf_counter()
         grid = to_model_grid(volumes, affine, self.config.data)
         on_grid = self.synthesize_grid(grid, missing, seed=seed, sampler=sampler, progress=progress)
-        shape = next(iter(volumes.values())).shape
-        result = {
-            c: np.clip((resample_to_grid(v, grid.affine, affine, shape, cval=-1.0) + 1.0) / 2.0, 0.0, 1.0)
-            for c, v in on_grid.items()
-        }
+        result = {c: np.clip((v + 1.0) / 2.0, 0.0, 1.0) for c, v in on_grid.items()}
         logger.info("synthesized %s from %s in %.1f s", missing, list(grid.contrasts), time.perf_counter() - start)
-        return result
+        return result, np.asarray(grid.affine, dtype=np.float64)

@@ -20,7 +20,7 @@ from monai.deploy.core import Fragment
 from models.synthesis import SynthesisError, Synthesizer
 from operators.state_operator import StateOperator
 from operators.study_state import StudyState
-from operators.volume_assembly import to_reference_geometry
+from operators.volume_assembly import to_common_grid, to_reference_geometry
 from product.outcome import Outcome
 
 logger = logging.getLogger(__name__)
@@ -68,13 +68,17 @@ def synthesize_missing(
     grid = state.grid
     present = {c: grid.volumes[c] for c in state.chosen}
     try:
-        on_grid = synthesizer.synthesize(present, grid.affine_ras, state.missing, seed=state.seed, sampler=sampler)
+        on_model_grid, model_affine = synthesizer.synthesize_on_model_grid(
+            present, grid.affine_ras, state.missing, seed=state.seed, sampler=sampler
+        )
     except SynthesisError as error:
         state.end(Outcome.MODEL_ERROR, f"model {synthesizer.name} {synthesizer.version} refused the study: {error}")
         return
     reference = state.volumes[state.reference_contrast]
-    state.synthetic_on_grid = on_grid
-    state.synthetic = {c: to_reference_geometry(v, grid.affine_ras, reference) for c, v in on_grid.items()}
+    # Each output is sampled once from the model grid: on the reference series for the DICOM series, and on the
+    # common grid (beside the acquired contrasts) for the preview and the isotropic output.
+    state.synthetic = {c: to_reference_geometry(v, model_affine, reference) for c, v in on_model_grid.items()}
+    state.synthetic_on_grid = {c: to_common_grid(v, model_affine, grid) for c, v in on_model_grid.items()}
     logger.info(
         "study %s: synthesized %s with %s %s on %s (seed %d)",
         state.study_instance_uid,

@@ -17,14 +17,14 @@ registration this module does not do. `allow_different_frames=True` combines
 them anyway, which is only right when the patient did not move between them.
 
 Resampling is trilinear through `models.data.resampling.resample_to_grid`
-(scipy `map_coordinates`, the same affine maths training uses) on the source
+(MONAI's `SpatialResample`, as on the way to the model grid) on the source
 padded by one edge voxel, so that the outer half of each border voxel holds
 data; each volume's `coverage` marks the grid voxels whose centre lies inside
 that volume's voxel box, and the volume is zero elsewhere. Before going to a
 coarser grid a source is low-pass filtered along its own axes (Gaussian,
 sigma = (factor - 1) / 2 voxels, as scikit-image's `resize` anti-aliasing).
-MONAI's `SpatialResample` would do the same with torch `grid_sample`; scipy
-keeps the operator off the CPU threads the model uses.
+A synthetic volume goes from the model grid straight to each grid it is
+written on (`to_reference_geometry`, `to_common_grid`): one interpolation.
 """
 
 from __future__ import annotations
@@ -160,6 +160,14 @@ def to_reference_geometry(volume: np.ndarray, grid_affine_ras: np.ndarray, refer
     if affine.shape != (4, 4) or abs(np.linalg.det(affine[:3, :3])) < 1e-9:
         raise VolumeError(f"grid affine {affine.tolist()}: expected an invertible 4x4 voxel-to-RAS matrix")
     values, _ = _sample(volume, affine, reference.affine_ras, reference.shape)
+    return values
+
+
+def to_common_grid(volume: np.ndarray, source_affine_ras: np.ndarray, grid: CommonGrid) -> np.ndarray:
+    """Sample a volume on any RAS grid (the model grid) onto the common grid, 0 outside the source's box."""
+    values, _ = _sample(
+        np.asarray(volume), np.asarray(source_affine_ras, dtype=np.float64), grid.affine_ras, grid.shape
+    )
     return values
 
 

@@ -1,9 +1,20 @@
-"""Moving a volume between two voxel grids of the same patient space, by their affines."""
+"""Moving a volume between two voxel grids of the same patient space, by their affines.
+
+MONAI's `SpatialResample` (torch `grid_sample`) does the sampling, as MONAI's
+`Spacing` does on the way to the model grid: one toolkit for every grid change
+of the product, on the threads torch is given. Inside the source's outermost
+voxel centres it agrees with scipy's `map_coordinates` to float rounding; in
+the outer half voxel it blends towards `cval` where scipy jumps to it.
+"""
 
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
+import torch
+from monai.data import MetaTensor
+from monai.transforms import SpatialResample
+
+_MODES = {0: "nearest", 1: "bilinear"}
 
 
 def resample_to_grid(
@@ -18,9 +29,16 @@ def resample_to_grid(
 
     Both affines map voxel indices to the same millimetre space (RAS or LPS,
     as long as it is the same); points outside the source get `cval`.
+    `order` is 0 (nearest) or 1 (trilinear).
     """
-    mapping = np.linalg.inv(np.asarray(source_affine, dtype=np.float64)) @ np.asarray(target_affine, dtype=np.float64)
-    index = np.indices(target_shape, dtype=np.float32).reshape(3, -1)
-    coords = mapping[:3, :3].astype(np.float32) @ index + mapping[:3, 3:4].astype(np.float32)
-    out = ndimage.map_coordinates(np.asarray(volume, dtype=np.float32), coords, order=order, mode="constant", cval=cval)
-    return out.reshape(target_shape)
+    if order not in _MODES:
+        raise ValueError(f"order {order!r}: expected 0 (nearest) or 1 (trilinear)")
+    source = torch.as_tensor(np.asarray(volume, dtype=np.float32) - np.float32(cval))
+    image = MetaTensor(source[None], affine=torch.as_tensor(np.asarray(source_affine), dtype=torch.float64))
+    resample = SpatialResample(mode=_MODES[order], padding_mode="zeros", align_corners=True, dtype=torch.float32)
+    out = resample(
+        image,
+        dst_affine=torch.as_tensor(np.asarray(target_affine), dtype=torch.float64),
+        spatial_size=tuple(int(n) for n in target_shape),
+    )
+    return np.asarray(out.as_tensor()[0].numpy(), dtype=np.float32) + np.float32(cval)
