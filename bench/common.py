@@ -69,9 +69,26 @@ def simulated_study(out: Path, seed: int, contrasts: str) -> Path:
     """A simulated Siemens DICOM study with these contrasts in `out` (made once; reused by later runs)."""
     if not out.exists():
         repo = Path(__file__).resolve().parents[1]
-        subprocess.run([sys.executable, "-m", "simulation", "study", "--out", str(out), "--seed", str(seed),
-                        "--vendor", "siemens", "--contrasts", contrasts], check=True, cwd=repo,
-                       env={**os.environ, "PYTHONPATH": str(repo)}, capture_output=True)  # fmt: skip
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "simulation",
+                "study",
+                "--out",
+                str(out),
+                "--seed",
+                str(seed),
+                "--vendor",
+                "siemens",
+                "--contrasts",
+                contrasts,
+            ],
+            check=True,
+            cwd=repo,
+            env={**os.environ, "PYTHONPATH": str(repo)},
+            capture_output=True,
+        )
     return out
 
 

@@ -84,10 +84,14 @@ def top_operators(run: Callable[[], dict], count: int = 10) -> list[dict]:
     events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
     total = sum(e.self_cpu_time_total for e in events) or 1
     return [
-        {"operator": e.key, "self_s": e.self_cpu_time_total / 1e6, "share": e.self_cpu_time_total / total,
-         "calls": e.count}
+        {
+            "operator": e.key,
+            "self_s": e.self_cpu_time_total / 1e6,
+            "share": e.self_cpu_time_total / total,
+            "calls": e.count,
+        }
         for e in events[:count]
-    ]  # fmt: skip
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,8 +128,12 @@ def main(argv: list[str] | None = None) -> int:
     reference_s, reference = timed(synthesize, args.repeats)
     variants["float32, all threads (default)"] = {"seconds": reference_s, "psnr_vs_default": float("inf")}
 
-    def variant(name: str, run: Callable[[], dict], setup: Callable[[], None] | None = None,
-                undo: Callable[[], None] | None = None) -> None:  # fmt: skip
+    def variant(
+        name: str,
+        run: Callable[[], dict],
+        setup: Callable[[], None] | None = None,
+        undo: Callable[[], None] | None = None,
+    ) -> None:
         if setup:
             setup()
         try:
@@ -151,8 +159,10 @@ def main(argv: list[str] | None = None) -> int:
 
     variant("bf16 autocast", bf16)
     variant("1 thread", synthesize, lambda: torch.set_num_threads(1), lambda: torch.set_num_threads(threads))
-    variant("batch of 8 slices (default 32)", lambda: synthesizer.synthesize_grid(
-        grid, missing, seed=0, sampler=replace(sampler, batch_size=8)))  # fmt: skip
+    variant(
+        "batch of 8 slices (default 32)",
+        lambda: synthesizer.synthesize_grid(grid, missing, seed=0, sampler=replace(sampler, batch_size=8)),
+    )
     if not args.no_compile:
         plain = synthesizer.unet
         compile_start = time.perf_counter()
@@ -175,12 +185,23 @@ def main(argv: list[str] | None = None) -> int:
             values["speedup"] = base / values["seconds"]["median"]
     achieved = flops / 1e9 / base
     results = {
-        "setup": {"model": f"{synthesizer.name}", "slices": len(grid.slice_indices(1e-6)), "missing": missing,
-                  "sampler": vars(sampler), "threads": threads},
-        "flops": flops, "achieved_gflops": achieved, "matmul_gflops": gflops_measured,
-        "peak_gflops_fp32": peak, "cpu_clock_ghz": clock, "flops_per_cycle_fp32": FLOPS_PER_CYCLE_FP32,
-        "variants": variants, "compile_s": compile_s, "top_operators": operators,
-    }  # fmt: skip
+        "setup": {
+            "model": f"{synthesizer.name}",
+            "slices": len(grid.slice_indices(1e-6)),
+            "missing": missing,
+            "sampler": vars(sampler),
+            "threads": threads,
+        },
+        "flops": flops,
+        "achieved_gflops": achieved,
+        "matmul_gflops": gflops_measured,
+        "peak_gflops_fp32": peak,
+        "cpu_clock_ghz": clock,
+        "flops_per_cycle_fp32": FLOPS_PER_CYCLE_FP32,
+        "variants": variants,
+        "compile_s": compile_s,
+        "top_operators": operators,
+    }
     lines = [
         "# Compute efficiency of one synthesis (shipped model, default sampler)",
         "",
@@ -207,29 +228,41 @@ def main(argv: list[str] | None = None) -> int:
             continue
         s = values["seconds"]
         quality = "identical" if values["psnr_vs_default"] == float("inf") else f"{values['psnr_vs_default']:.1f}"
-        lines.append(f"| {name} | {s['median']:.1f} ({s['min']:.1f}-{s['max']:.1f}) | {values['speedup']:.2f}x | "
-                     f"{quality} |")  # fmt: skip
+        lines.append(
+            f"| {name} | {s['median']:.1f} ({s['min']:.1f}-{s['max']:.1f}) | {values['speedup']:.2f}x | {quality} |"
+        )
     if compile_s is not None:
         lines += ["", f"torch.compile's first call (compilation) took {compile_s:.0f} s."]
     if sampler.eta > 0:
-        lines += ["", f"The sampler is stochastic (eta {sampler.eta:g}): batching the slices differently draws "
-                  "different noise, so that variant's output is another sample (its PSNR measures sampling "
-                  "variation, not rounding); the others draw the same noise."]  # fmt: skip
-    lines += ["", "Top operators by own CPU time (torch.profiler, one synthesis):", "",
-              "| operator | own s | share | calls |", "|---|---|---|---|"]  # fmt: skip
+        lines += [
+            "",
+            f"The sampler is stochastic (eta {sampler.eta:g}): batching the slices differently draws "
+            "different noise, so that variant's output is another sample (its PSNR measures sampling "
+            "variation, not rounding); the others draw the same noise.",
+        ]
+    lines += [
+        "",
+        "Top operators by own CPU time (torch.profiler, one synthesis):",
+        "",
+        "| operator | own s | share | calls |",
+        "|---|---|---|---|",
+    ]
     lines += [f"| `{o['operator']}` | {o['self_s']:.2f} | {o['share']:.0%} | {o['calls']} |" for o in operators]
     convolution = sum(o["share"] for o in operators if "convolution" in o["operator"])
     products = sum(o["share"] for o in operators if o["operator"] in ("aten::mm", "aten::addmm", "aten::bmm"))
-    lines += ["", (
-        f"Where the rest of the peak goes: synthesis runs at {achieved / peak:.0%} of the fp32 peak and "
-        f"{achieved / gflops_measured:.0%} of a plain matrix product in the same run, {convolution:.0%} of its "
-        f"time in oneDNN convolutions and {products:.0%} in attention and linear products."
-        " The remainder is memory-bound elementwise work between them (group norm, "
-        "SiLU, additions, copies), which does few FLOPs per byte. What would close the gap: bf16 (twice the "
-        "peak on AVX-512 BF16 units; measured above), fusing the elementwise operators into the convolutions "
-        "(what torch.compile attempts; no measurable gain here), or fewer network passes (fewer sampler "
-        "steps, see quality_speed)."
-    )]  # fmt: skip
+    lines += [
+        "",
+        (
+            f"Where the rest of the peak goes: synthesis runs at {achieved / peak:.0%} of the fp32 peak and "
+            f"{achieved / gflops_measured:.0%} of a plain matrix product in the same run, {convolution:.0%} of its "
+            f"time in oneDNN convolutions and {products:.0%} in attention and linear products."
+            " The remainder is memory-bound elementwise work between them (group norm, "
+            "SiLU, additions, copies), which does few FLOPs per byte. What would close the gap: bf16 (twice the "
+            "peak on AVX-512 BF16 units; measured above), fusing the elementwise operators into the convolutions "
+            "(what torch.compile attempts; no measurable gain here), or fewer network passes (fewer sampler "
+            "steps, see quality_speed)."
+        ),
+    ]
     path = write("compute", results, "\n".join(lines) + "\n")
     print(path.read_text())
     return 0

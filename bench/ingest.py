@@ -50,8 +50,12 @@ def _free_port() -> int:
 def _wait_for_echo(port: int, called: str, timeout_s: float = 60) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        done = subprocess.run(["echoscu", "-aet", "BENCH", "-aec", called, "127.0.0.1", str(port)],
-                              capture_output=True, timeout=30, env=DCMTK_ENV)  # fmt: skip
+        done = subprocess.run(
+            ["echoscu", "-aet", "BENCH", "-aec", called, "127.0.0.1", str(port)],
+            capture_output=True,
+            timeout=30,
+            env=DCMTK_ENV,
+        )
         if done.returncode == 0:
             return
         time.sleep(0.2)
@@ -67,22 +71,43 @@ def _start_receiver(kind: str, work: Path) -> tuple[subprocess.Popen, int, str]:
     if kind == "storescp":
         folder = work / "storescp"
         folder.mkdir()
-        process = subprocess.Popen(["storescp", "--fork", "-aet", "REF", "-od", str(folder), "+xa", str(port)],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=DCMTK_ENV)  # fmt: skip
+        process = subprocess.Popen(
+            ["storescp", "--fork", "-aet", "REF", "-od", str(folder), "+xa", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=DCMTK_ENV,
+        )
         _wait_for_echo(port, "REF")
         return process, port, "REF"
     if kind == "pynetdicom":
-        process = subprocess.Popen([sys.executable, "-m", "bench.bare_scp", "--port", str(port),
-                                    "--out", str(work / "bare")], cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bench.bare_scp", "--port", str(port), "--out", str(work / "bare")],
+            cwd=REPO,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         _wait_for_echo(port, "BARE")
         return process, port, "BARE"
     config = work / "node.yaml"
-    config.write_text(yaml.safe_dump({"ae_title": "SYNTH", "bind_address": "127.0.0.1", "port": port,
-                                      "spool": str(work / "spool"), "stable_after_s": 3600}))  # fmt: skip
-    process = subprocess.Popen([sys.executable, "-m", "app", "serve", "--config", str(config), "-l", "WARNING"],
-                               cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "ae_title": "SYNTH",
+                "bind_address": "127.0.0.1",
+                "port": port,
+                "spool": str(work / "spool"),
+                "stable_after_s": 3600,
+            }
+        )
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app", "serve", "--config", str(config), "-l", "WARNING"],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     _wait_for_echo(port, "SYNTH")
     return process, port, "SYNTH"
 
@@ -170,8 +195,11 @@ def main(argv: list[str] | None = None) -> int:
                 seconds[kind].append(measure(studies, kind))
         entry = {"instances": len(files), "megabytes": round(megabytes, 1)}
         for kind, values in seconds.items():
-            entry[kind] = {"seconds": spread(values), "instances_per_s": len(files) / spread(values)["median"],
-                           "mb_per_s": megabytes / spread(values)["median"]}  # fmt: skip
+            entry[kind] = {
+                "seconds": spread(values),
+                "instances_per_s": len(files) / spread(values)["median"],
+                "mb_per_s": megabytes / spread(values)["median"],
+            }
         ratio = {
             f"{a}_over_{b}": spread([x / y for x, y in zip(seconds[a], seconds[b], strict=True)])
             for a, b in (("pynetdicom", "storescp"), ("node", "pynetdicom"), ("node", "storescp"))

@@ -79,16 +79,22 @@ def main(argv: list[str] | None = None) -> int:
             for stage in STAGES:
                 stages[stage].append(report["timings_s"].get(stage, 0.0))
         entry = {
-            "study": contrasts, "slices_written": sum(o["instances"] for o in report["outputs"]),
-            "total_s": spread(totals), "dry_run_s": spread(dry), "peak_rss_mb": spread(rss),
-            "stages_s": {s: spread(v) for s, v in stages.items()}, "sampler": report["model"]["sampler"],
-        }  # fmt: skip
+            "study": contrasts,
+            "slices_written": sum(o["instances"] for o in report["outputs"]),
+            "total_s": spread(totals),
+            "dry_run_s": spread(dry),
+            "peak_rss_mb": spread(rss),
+            "stages_s": {s: spread(v) for s, v in stages.items()},
+            "sampler": report["model"]["sampler"],
+        }
         entry["total_over_dry_run"] = entry["total_s"]["median"] / entry["dry_run_s"]["median"]
         results["scenarios"][name] = entry
         stage_cells = " | ".join(f"{entry['stages_s'][s]['median']:.1f}" for s in STAGES)
-        rows.append(f"| {name} | {entry['total_s']['median']:.1f} ({entry['total_s']['min']:.1f}-"
-                    f"{entry['total_s']['max']:.1f}) | {entry['total_over_dry_run']:.1f} | {stage_cells} | "
-                    f"{entry['peak_rss_mb']['median']:.0f} |")  # fmt: skip
+        rows.append(
+            f"| {name} | {entry['total_s']['median']:.1f} ({entry['total_s']['min']:.1f}-"
+            f"{entry['total_s']['max']:.1f}) | {entry['total_over_dry_run']:.1f} | {stage_cells} | "
+            f"{entry['peak_rss_mb']['median']:.0f} |"
+        )
     results["gflops_after"] = matmul_gflops()
     markdown = (
         "# Per-study latency, folder mode (`python -m app`, one process per study)\n\n"

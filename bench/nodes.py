@@ -35,14 +35,25 @@ REPO = Path(__file__).resolve().parents[1]
 
 def _start_node(work: Path, destination: int, sampler_steps: int | None) -> tuple[subprocess.Popen, int, Path]:
     port, spool = _free_port(), work / "spool"
-    settings = {"ae_title": "SYNTH", "bind_address": "127.0.0.1", "port": port, "spool": str(spool),
-                "stable_after_s": 2, "destinations": [f"DEST@127.0.0.1:{destination}"],
-                "output": {"sampler_steps": sampler_steps} if sampler_steps else {}}  # fmt: skip
+    settings = {
+        "ae_title": "SYNTH",
+        "bind_address": "127.0.0.1",
+        "port": port,
+        "spool": str(spool),
+        "stable_after_s": 2,
+        "destinations": [f"DEST@127.0.0.1:{destination}"],
+        "output": {"sampler_steps": sampler_steps} if sampler_steps else {},
+    }
     work.mkdir(parents=True)
     (work / "node.yaml").write_text(yaml.safe_dump(settings))
     command = [sys.executable, "-m", "app", "serve", "--config", str(work / "node.yaml"), "-l", "WARNING"]
-    node = subprocess.Popen(command, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    node = subprocess.Popen(
+        command,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return node, port, spool
 
 
@@ -50,8 +61,12 @@ def run(studies: list[Path], work: Path, nodes: int, sampler_steps: int | None) 
     """Seconds from the first send until every study's results are acknowledged, `nodes` nodes sharing them."""
     destination, folder = _free_port(), work / "received"
     folder.mkdir(parents=True)
-    scp = subprocess.Popen(["storescp", "-aet", "DEST", "-od", str(folder), "+xa", str(destination)],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=DCMTK_ENV)  # fmt: skip
+    scp = subprocess.Popen(
+        ["storescp", "-aet", "DEST", "-od", str(folder), "+xa", str(destination)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=DCMTK_ENV,
+    )
     started = [_start_node(work / f"node{i}", destination, sampler_steps) for i in range(nodes)]
     try:
         _wait_for_echo(destination, "DEST")
@@ -128,10 +143,16 @@ def main(argv: list[str] | None = None) -> int:
     one, two, speedup = spread(ones), spread(twos), spread(speedups)
     per_hour = {n: 3600 * args.studies / case["median"] for n, case in ((1, one), (2, two))}
     results = {
-        "studies": args.studies, "repeats": args.repeats, "one_node_s": one, "two_nodes_s": two,
-        "one_node_studies_per_hour": per_hour[1], "two_nodes_studies_per_hour": per_hour[2], "two_over_one": speedup,
-        "sampler_steps": args.sampler_steps or "model default", "cores": os.cpu_count(),
-    }  # fmt: skip
+        "studies": args.studies,
+        "repeats": args.repeats,
+        "one_node_s": one,
+        "two_nodes_s": two,
+        "one_node_studies_per_hour": per_hour[1],
+        "two_nodes_studies_per_hour": per_hour[2],
+        "two_over_one": speedup,
+        "sampler_steps": args.sampler_steps or "model default",
+        "cores": os.cpu_count(),
+    }
     markdown = render(results)
     path = write("nodes", results, markdown)
     print(path.read_text())

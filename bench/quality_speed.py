@@ -30,11 +30,19 @@ from pathlib import Path
 from bench.common import spread, write
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLERS = ",".join([  # explicit noise options: the labels stay the same whatever the model's default sampler is
-    "ddpm:1000", "ddim:50:independent:eta0", "ddim:20:independent:eta0", "ddim:10:independent:eta0",
-    "ddim:20:shared:eta0", "ddim:20:independent:noreplace:eta0", "ddim:100:independent:eta1",
-    "ddim:50:independent:eta1", "ddim:20:independent:eta1",
-])  # fmt: skip
+SAMPLERS = ",".join(
+    [  # explicit noise options: the labels stay the same whatever the model's default sampler is
+        "ddpm:1000",
+        "ddim:50:independent:eta0",
+        "ddim:20:independent:eta0",
+        "ddim:10:independent:eta0",
+        "ddim:20:shared:eta0",
+        "ddim:20:independent:noreplace:eta0",
+        "ddim:100:independent:eta1",
+        "ddim:50:independent:eta1",
+        "ddim:20:independent:eta1",
+    ]
+)
 REFERENCE = "msgldm-ddpm1000"
 SCENARIOS = "t1;t1ce;t2;flair"  # one missing contrast at a time
 PSNR_TOLERANCE_DB, SSIM_TOLERANCE = 0.5, 0.005
@@ -119,14 +127,50 @@ def main(argv: list[str] | None = None) -> int:
         if data is None:
             data = Path(scratch) / "data"
             held_out = json.loads(split.read_text())["test"][: args.subjects]
-            subprocess.run([sys.executable, "-m", "simulation", "brats", "--out", str(data), "--subjects", "40",
-                            "--seed", "2026", "--whole-head", "--only", ",".join(held_out)],
-                           cwd=REPO, env=env, check=True)  # fmt: skip
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "simulation",
+                    "brats",
+                    "--out",
+                    str(data),
+                    "--subjects",
+                    "40",
+                    "--seed",
+                    "2026",
+                    "--whole-head",
+                    "--only",
+                    ",".join(held_out),
+                ],
+                cwd=REPO,
+                env=env,
+                check=True,
+            )
         out = Path(scratch) / "eval"
-        command = [sys.executable, "-m", "models.evaluate", "--model", str(args.model), "--data", str(data),
-                   "--split", str(split), "--out", str(out), "--samplers", SAMPLERS, "--scenarios", SCENARIOS,
-                   "--baselines", "", "--max-subjects", str(args.subjects),
-                   "--max-slices", str(args.slices)]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "models.evaluate",
+            "--model",
+            str(args.model),
+            "--data",
+            str(data),
+            "--split",
+            str(split),
+            "--out",
+            str(out),
+            "--samplers",
+            SAMPLERS,
+            "--scenarios",
+            SCENARIOS,
+            "--baselines",
+            "",
+            "--max-subjects",
+            str(args.subjects),
+            "--max-slices",
+            str(args.slices),
+        ]
         subprocess.run(command, cwd=REPO, env=env, check=True)
         report = json.loads((out / "evaluation.json").read_text())
     methods = summarize(report["rows"])

@@ -52,17 +52,32 @@ def run(studies: list[Path], work: Path, sampler_steps: int | None) -> float:
     """Seconds from the first send until every synthetic instance is at the destination."""
     destination, folder = _free_port(), work / "received"
     folder.mkdir(parents=True)
-    scp = subprocess.Popen(["storescp", "-aet", "DEST", "-od", str(folder), "+xa", str(destination)],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=DCMTK_ENV)  # fmt: skip
+    scp = subprocess.Popen(
+        ["storescp", "-aet", "DEST", "-od", str(folder), "+xa", str(destination)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=DCMTK_ENV,
+    )
     port = _free_port()
     output = {"sampler_steps": sampler_steps} if sampler_steps else {}
     config = work / "node.yaml"
-    settings = {"ae_title": "SYNTH", "bind_address": "127.0.0.1", "port": port, "spool": str(work / "spool"),
-                "stable_after_s": 2, "destinations": [f"DEST@127.0.0.1:{destination}"], "output": output}  # fmt: skip
+    settings = {
+        "ae_title": "SYNTH",
+        "bind_address": "127.0.0.1",
+        "port": port,
+        "spool": str(work / "spool"),
+        "stable_after_s": 2,
+        "destinations": [f"DEST@127.0.0.1:{destination}"],
+        "output": output,
+    }
     config.write_text(yaml.safe_dump(settings))
-    node = subprocess.Popen([sys.executable, "-m", "app", "serve", "--config", str(config), "-l", "WARNING"],
-                            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    node = subprocess.Popen(
+        [sys.executable, "-m", "app", "serve", "--config", str(config), "-l", "WARNING"],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         _wait_for_echo(destination, "DEST")
         _wait_for_echo(port, "SYNTH")
@@ -97,10 +112,16 @@ def main(argv: list[str] | None = None) -> int:
     single, several = spread(singles), spread(severals)
     per_study = several["median"] / args.studies
     results = {
-        "studies": args.studies, "repeats": args.repeats, "single_s": single, "several_s": several,
-        "per_study_s": per_study, "studies_per_hour": 3600 / per_study, "per_study_over_single": spread(ratios),
-        "sampler_steps": args.sampler_steps or "model default", "stable_after_s": 2,
-    }  # fmt: skip
+        "studies": args.studies,
+        "repeats": args.repeats,
+        "single_s": single,
+        "several_s": several,
+        "per_study_s": per_study,
+        "studies_per_hour": 3600 / per_study,
+        "per_study_over_single": spread(ratios),
+        "sampler_steps": args.sampler_steps or "model default",
+        "stable_after_s": 2,
+    }
     ratio = spread(ratios)
     markdown = (
         "# Queue throughput of the DICOM node (shipped model, one worker)\n\n"

@@ -79,8 +79,16 @@ def point(slices: int, missing_count: int, subject_file: Path) -> dict:
 
 def measure(slices: int, missing_count: int, subject_file: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    command = [sys.executable, "-m", "bench.scaling", "--point", str(slices), str(missing_count),
-               "--subject", str(subject_file)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "bench.scaling",
+        "--point",
+        str(slices),
+        str(missing_count),
+        "--subject",
+        str(subject_file),
+    ]
     result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -102,14 +110,19 @@ def main(argv: list[str] | None = None) -> int:
         runs_per_point = [[measure(s, m, subject_file) for _ in range(args.repeats)] for s, m in grid]
     for runs in runs_per_point:
         seconds = spread([r["seconds"] for r in runs])
-        points.append({
-            "slices": runs[0]["slices"], "missing": runs[0]["missing"], "seconds": seconds,
-            "seconds_per_slice": seconds["median"] / runs[0]["slices"],
-            "peak_rss_mb": spread([r["peak_rss_mb"] for r in runs]),
-            "synthesis_peak_rss_mb": spread([r["synthesis_peak_rss_mb"] for r in runs]),
-            "synthesis_rss_growth_mb": spread([r["synthesis_peak_rss_mb"] - r["rss_before_synthesis_mb"]
-                                               for r in runs]),
-        })  # fmt: skip
+        points.append(
+            {
+                "slices": runs[0]["slices"],
+                "missing": runs[0]["missing"],
+                "seconds": seconds,
+                "seconds_per_slice": seconds["median"] / runs[0]["slices"],
+                "peak_rss_mb": spread([r["peak_rss_mb"] for r in runs]),
+                "synthesis_peak_rss_mb": spread([r["synthesis_peak_rss_mb"] for r in runs]),
+                "synthesis_rss_growth_mb": spread(
+                    [r["synthesis_peak_rss_mb"] - r["rss_before_synthesis_mb"] for r in runs]
+                ),
+            }
+        )
     first = points[0]["seconds_per_slice"]
     lines = [
         "# Scaling of synthesis with slices and missing contrasts (shipped model, default sampler, CPU)",
@@ -129,9 +142,11 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for p in points:
         s = p["seconds"]
-        lines.append(f"| {p['slices']} | {', '.join(p['missing'])} | {s['median']:.1f} ({s['min']:.1f}-{s['max']:.1f}) "
-                     f"| {p['seconds_per_slice']:.2f} | {p['seconds_per_slice'] / first:.2f} | "
-                     f"{p['peak_rss_mb']['median']:.0f} | {p['synthesis_rss_growth_mb']['median']:.0f} |")  # fmt: skip
+        lines.append(
+            f"| {p['slices']} | {', '.join(p['missing'])} | {s['median']:.1f} ({s['min']:.1f}-{s['max']:.1f}) "
+            f"| {p['seconds_per_slice']:.2f} | {p['seconds_per_slice'] / first:.2f} | "
+            f"{p['peak_rss_mb']['median']:.0f} | {p['synthesis_rss_growth_mb']['median']:.0f} |"
+        )
     path = write("scaling", {"points": points}, "\n".join(lines) + "\n")
     print(path.read_text())
     return 0

@@ -68,8 +68,9 @@ def build(seeds: list[int], data: DataConfig, scratch: Path) -> dict[str, np.nda
             subject = simulate_subject(sample_subject(np.random.default_rng(seed), "glioma", whole_head))
             for vendor in VENDORS:
                 study = scratch / f"{seed}-{vendor}-{whole_head}"
-                manifest = write_study(study, seed, vendor, list(CONTRASTS), whole_head, subject=subject,
-                                       extra_series=False)  # fmt: skip
+                manifest = write_study(
+                    study, seed, vendor, list(CONTRASTS), whole_head, subject=subject, extra_series=False
+                )
                 for x, label, geometry in study_examples(study, manifest, data):
                     slices.append(x)
                     labels.append(np.full(len(x), label))
@@ -79,8 +80,14 @@ def build(seeds: list[int], data: DataConfig, scratch: Path) -> dict[str, np.nda
                     heads.append("whole head" if whole_head else "skull-stripped")
                 shutil.rmtree(study)
         elapsed = time.perf_counter() - start
-        logger.info("seed %d done (%d of %d), %.0f s, about %.0f s left", seed, n + 1, len(seeds), elapsed,
-                    elapsed / (n + 1) * (len(seeds) - n - 1))  # fmt: skip
+        logger.info(
+            "seed %d done (%d of %d), %.0f s, about %.0f s left",
+            seed,
+            n + 1,
+            len(seeds),
+            elapsed,
+            elapsed / (n + 1) * (len(seeds) - n - 1),
+        )
     return {
         "slices": np.concatenate(slices).astype(np.float16),
         "labels": np.concatenate(labels).astype(np.int64),
@@ -112,8 +119,12 @@ def parse_seeds(text: str) -> list[int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m models.classifier_studies", description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", required=True, help="subject seeds, e.g. 100-123 (not the synthesis test subjects)")
-    parser.add_argument("--out", type=Path, required=True, help=".npz: slices, labels, volumes and per volume its "
-                        "geometries, vendors, heads")  # fmt: skip
+    parser.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help=".npz: slices, labels, volumes and per volume its geometries, vendors, heads",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with tempfile.TemporaryDirectory(prefix="classifier-studies-") as scratch:

@@ -211,8 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     split = json.loads(args.split.read_text())
-    metrics = train(args.data, split, args.out, args.steps, studies_train=args.studies_train,
-                    studies_test=args.studies_test)  # fmt: skip
+    metrics = train(
+        args.data, split, args.out, args.steps, studies_train=args.studies_train, studies_test=args.studies_test
+    )
     print(json.dumps({k: metrics[k] for k in ("accuracy", "per_class", "volumes")}, indent=1))
     return 0
 

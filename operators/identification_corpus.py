@@ -170,9 +170,11 @@ def main() -> None:
             continue  # its misses stay unseen: the rules must not be tuned on them
         for row, found in result.misses:
             s = row.series
-            print(f"  miss: {row.label} -> {found}: {s.series_description!r} / {s.protocol_name!r} / "
-                  f"{s.sequence_name!r} TR {s.repetition_time} TE {s.echo_time} TI {s.inversion_time} "
-                  f"{'/'.join(s.scanning_sequence)} [{row.source}]")  # fmt: skip
+            print(
+                f"  miss: {row.label} -> {found}: {s.series_description!r} / {s.protocol_name!r} / "
+                f"{s.sequence_name!r} TR {s.repetition_time} TE {s.echo_time} TI {s.inversion_time} "
+                f"{'/'.join(s.scanning_sequence)} [{row.source}]"
+            )
         print()
 
 

@@ -162,8 +162,11 @@ def _stored_volume(volume: np.ndarray, grid: ReferenceGrid, label: str) -> np.nd
     if outside:
         logger.warning(
             "synthetic %s volume: %d values outside [0, 1] (min %.4g, max %.4g) clipped",
-            label, outside, float(volume.min()), float(volume.max()),
-        )  # fmt: skip
+            label,
+            outside,
+            float(volume.min()),
+            float(volume.max()),
+        )
     return np.rint(np.clip(volume, 0.0, 1.0) * MAX_STORED_VALUE).astype(np.uint16)
 
 
@@ -186,9 +189,16 @@ def _series_uid(
     inputs = sorted(str(ds.SOPInstanceUID) for datasets in [grid.datasets, *source_series.values()] for ds in datasets)
     digest = hashlib.sha256("\n".join(inputs).encode()).hexdigest()
     return name_uid(
-        "series", options.uid_seed, grid.datasets[0].StudyInstanceUID, contrast, options.sop_class,
-        options.burn_label, options.output_grid, *model, digest,
-    )  # fmt: skip
+        "series",
+        options.uid_seed,
+        grid.datasets[0].StudyInstanceUID,
+        contrast,
+        options.sop_class,
+        options.burn_label,
+        options.output_grid,
+        *model,
+        digest,
+    )
 
 
 def _as_derived_mr(image: hd.sc.SCImage, ref: Dataset) -> None:
@@ -358,8 +368,9 @@ def write_synthetic_series(
         for k, ref in enumerate(grid.datasets):
             pixels = np.ascontiguousarray(stored[:, :, k].T)
             if options.burn_label:
-                burn_label(pixels, MAX_STORED_VALUE, height_fraction=options.label_height_fraction,
-                           corner=options.label_corner)  # fmt: skip
+                burn_label(
+                    pixels, MAX_STORED_VALUE, height_fraction=options.label_height_fraction, corner=options.label_corner
+                )
             sop_uid = (
                 name_uid("instance", series.series_uid, ref.SOPInstanceUID)
                 if options.uid_seed is not None

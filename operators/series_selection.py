@@ -124,12 +124,9 @@ DEFAULT_EXCLUSIONS: tuple[ExclusionRule, ...] = (
 """Keyword rules in the order they are tried: the first that matches names the drop reason."""
 
 NON_BRAIN_BODY_PARTS = frozenset(
-    {
-        "SPINE", "CSPINE", "TSPINE", "LSPINE", "SSPINE", "WHOLESPINE", "CHEST", "THORAX", "BREAST", "HEART",
-        "ABDOMEN", "LIVER", "KIDNEY", "PELVIS", "PROSTATE", "HIP", "KNEE", "LEG", "ANKLE", "FOOT", "SHOULDER",
-        "ARM", "ELBOW", "WRIST", "HAND", "EXTREMITY",
-    }
-)  # fmt: skip
+    "SPINE CSPINE TSPINE LSPINE SSPINE WHOLESPINE CHEST THORAX BREAST HEART ABDOMEN LIVER KIDNEY PELVIS "
+    "PROSTATE HIP KNEE LEG ANKLE FOOT SHOULDER ARM ELBOW WRIST HAND EXTREMITY".split()
+)
 """Body Part Examined values (PS3.16 CID 4031 style) of studies that are not of the brain."""
 
 

@@ -36,8 +36,15 @@ def study_of(tmp_path_factory, simulated_subject) -> Callable[..., Path]:
         if key not in cache:
             out = tmp_path_factory.mktemp("study") / "-".join(contrasts)
             options = {"transfer_syntax": transfer_syntax} if transfer_syntax else {}
-            write_study(out, seed=3, vendor=vendor, contrasts=list(contrasts), subject=simulated_subject,
-                        extra_series=extra_series, **options)  # fmt: skip
+            write_study(
+                out,
+                seed=3,
+                vendor=vendor,
+                contrasts=list(contrasts),
+                subject=simulated_subject,
+                extra_series=extra_series,
+                **options,
+            )
             (out / "manifest.json").unlink()
             cache[key] = out
         return cache[key]

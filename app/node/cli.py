@@ -30,8 +30,9 @@ def serve_parser() -> argparse.ArgumentParser:
     parser.add_argument("--destination", action="append", default=[], help="send results to AE@host:port")
     parser.add_argument("--stable-after", dest="stable_after_s", type=float, help="seconds without new instances")
     parser.add_argument("--job-timeout", dest="job_timeout_s", type=float, help="seconds a job may run")
-    parser.add_argument("-l", "--log-level", type=str.upper, default="INFO",
-                        choices=["DEBUG", "INFO", "WARNING", "ERROR"])  # fmt: skip
+    parser.add_argument(
+        "-l", "--log-level", type=str.upper, default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
     return parser
 
 
@@ -41,10 +42,15 @@ def serve(argv: list[str]) -> int:
     args = serve_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     flags = {
-        "spool": args.spool, "ae_title": args.ae_title, "bind_address": args.bind_address, "port": args.port,
-        "allowed_callers": args.allow, "destinations": args.destination, "stable_after_s": args.stable_after_s,
+        "spool": args.spool,
+        "ae_title": args.ae_title,
+        "bind_address": args.bind_address,
+        "port": args.port,
+        "allowed_callers": args.allow,
+        "destinations": args.destination,
+        "stable_after_s": args.stable_after_s,
         "job_timeout_s": args.job_timeout_s,
-    }  # fmt: skip
+    }
     try:
         config = load_config(args.config, flags)
     except ConfigError as error:
@@ -110,8 +116,10 @@ def render_status(queue) -> str:
     lines = [f"{'study':<64}  {'ver':>3}  {'state':<8}  {'inst':>5}  {'age':>8}  reason"]
     for row in queue.status_rows():
         version = "-" if row["version"] is None else str(row["version"])
-        lines.append(f"{row['study']:<64}  {version:>3}  {row['state']:<8}  {row['instances']:>5}  "
-                     f"{_age(row['age_s']):>8}  {row['reason']}")  # fmt: skip
+        lines.append(
+            f"{row['study']:<64}  {version:>3}  {row['state']:<8}  {row['instances']:>5}  "
+            f"{_age(row['age_s']):>8}  {row['reason']}"
+        )
     counts = queue.counts()
     lines.append("jobs: " + (", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"))
     return "\n".join(lines) + "\n"

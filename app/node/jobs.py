@@ -266,15 +266,17 @@ class JobQueue:
         now = time.time()
         self._write(
             [
-                ("UPDATE sends SET state = ?, attempts = attempts + 1, last_status = ?, updated_at = ? WHERE id = ?",
-                 (SENT, "all acknowledged", now, send.id)),
+                (
+                    "UPDATE sends SET state = ?, attempts = attempts + 1, last_status = ?, updated_at = ? WHERE id = ?",
+                    (SENT, "all acknowledged", now, send.id),
+                ),
                 (
                     "UPDATE jobs SET state = ?, updated_at = ? WHERE id = ? AND NOT EXISTS "
                     "(SELECT 1 FROM sends WHERE job_id = ? AND state != ?)",
                     (SENT, now, send.job_id, send.job_id, SENT),
                 ),
             ]
-        )  # fmt: skip
+        )
 
     def send_failed(self, send: Send, status: str, retry_in_s: float | None) -> None:
         """A try failed: retry after `retry_in_s`, or give up (None) and mark the send and its job failed."""
@@ -292,12 +294,16 @@ class JobQueue:
             return
         self._write(
             [
-                ("UPDATE sends SET state = ?, attempts = attempts + 1, last_status = ?, updated_at = ? WHERE id = ?",
-                 (FAILED, status, now, send.id)),
-                ("UPDATE jobs SET state = ?, reason = ?, updated_at = ? WHERE id = ?",
-                 (FAILED, f"sending to {send.destination} failed: {status}", now, send.job_id)),
+                (
+                    "UPDATE sends SET state = ?, attempts = attempts + 1, last_status = ?, updated_at = ? WHERE id = ?",
+                    (FAILED, status, now, send.id),
+                ),
+                (
+                    "UPDATE jobs SET state = ?, reason = ?, updated_at = ? WHERE id = ?",
+                    (FAILED, f"sending to {send.destination} failed: {status}", now, send.job_id),
+                ),
             ]
-        )  # fmt: skip
+        )
 
     # Housekeeping and status
 
@@ -336,16 +342,30 @@ class JobQueue:
             current = self._read("SELECT sop_uid, sha256 FROM instances WHERE study_uid = ?", (study_uid,))
             if current and study_digest(current) != processed:
                 rows.append(
-                    {"study": study_uid, "version": None, "state": "received", "instances": len(current),
-                     "age_s": now - last, "reason": "waiting for the study to be stable", "updated": last}
-                )  # fmt: skip
+                    {
+                        "study": study_uid,
+                        "version": None,
+                        "state": "received",
+                        "instances": len(current),
+                        "age_s": now - last,
+                        "reason": "waiting for the study to be stable",
+                        "updated": last,
+                    }
+                )
         for study_uid, version, state, reason, instances, updated in self._read(
             "SELECT study_uid, version, state, reason, instances, updated_at FROM jobs"
         ):
             rows.append(
-                {"study": study_uid, "version": version, "state": state, "instances": instances,
-                 "age_s": now - updated, "reason": reason or "", "updated": updated}
-            )  # fmt: skip
+                {
+                    "study": study_uid,
+                    "version": version,
+                    "state": state,
+                    "instances": instances,
+                    "age_s": now - updated,
+                    "reason": reason or "",
+                    "updated": updated,
+                }
+            )
         return sorted(rows, key=lambda r: -r["updated"])
 
     def counts(self) -> dict[str, int]:

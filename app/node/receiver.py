@@ -174,8 +174,9 @@ class Receiver:
         except OSError as write_error:
             logger.error("unreadable instance from %s could not be kept: %s", calling, write_error)
             return OUT_OF_RESOURCES
-        logger.error("instance from %s has no usable StudyInstanceUID or SOPInstanceUID (%s): kept as %s",
-                     calling, error, path)  # fmt: skip
+        logger.error(
+            "instance from %s has no usable StudyInstanceUID or SOPInstanceUID (%s): kept as %s", calling, error, path
+        )
         self._count(event, "failed")
         return CANNOT_UNDERSTAND
 

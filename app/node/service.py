@@ -132,8 +132,9 @@ class NodeService:
                 try:
                     header = dcmread(path, stop_before_pixels=True)
                     sha = hashlib.sha256(path.read_bytes()).hexdigest()
-                    self.queue.record_instance(study, str(header.get("SeriesInstanceUID", "")),
-                                               str(header.SOPInstanceUID), path, sha, None)  # fmt: skip
+                    self.queue.record_instance(
+                        study, str(header.get("SeriesInstanceUID", "")), str(header.SOPInstanceUID), path, sha, None
+                    )
                     count += 1
                 except (InvalidDicomError, OSError, AttributeError) as error:
                     logger.error("spool file %s cannot be registered: %s", path, error)
@@ -146,8 +147,12 @@ class NodeService:
         last_housekeeping = 0.0
         while not self._stop.wait(TICK_S):
             for job in self.queue.make_jobs_for_stable_studies(self.config.stable_after_s):
-                logger.info("study %s version %d queued (stable for %g s)", job.study_uid, job.version,
-                            self.config.stable_after_s)  # fmt: skip
+                logger.info(
+                    "study %s version %d queued (stable for %g s)",
+                    job.study_uid,
+                    job.version,
+                    self.config.stable_after_s,
+                )
             if time.monotonic() - last_housekeeping >= HOUSEKEEPING_EVERY_S:
                 last_housekeeping = time.monotonic()
                 self._housekeeping()
@@ -224,14 +229,30 @@ class NodeService:
             attempt = send.attempts + 1
             if attempt >= self.config.send_attempts:
                 self.queue.send_failed(send, str(error), None)
-                logger.error("results of job %d to %s: giving up after %d attempts: %s", send.job_id,
-                             send.destination, attempt, error)  # fmt: skip
+                logger.error(
+                    "results of job %d to %s: giving up after %d attempts: %s",
+                    send.job_id,
+                    send.destination,
+                    attempt,
+                    error,
+                )
                 return
             wait = min(self.config.send_retry_s * 2 ** (attempt - 1), self.config.send_retry_max_s)
             self.queue.send_failed(send, str(error), wait)
-            logger.warning("results of job %d to %s: %s; retry %d in %.0f s", send.job_id, send.destination,
-                           error, attempt + 1, wait)  # fmt: skip
+            logger.warning(
+                "results of job %d to %s: %s; retry %d in %.0f s",
+                send.job_id,
+                send.destination,
+                error,
+                attempt + 1,
+                wait,
+            )
             return
         self.queue.send_finished(send)
-        logger.info("results of job %d acknowledged by %s (%d instances sent now, %d in all)", send.job_id,
-                    send.destination, count, len(files))  # fmt: skip
+        logger.info(
+            "results of job %d acknowledged by %s (%d instances sent now, %d in all)",
+            send.job_id,
+            send.destination,
+            count,
+            len(files),
+        )

@@ -18,12 +18,21 @@ REPO = Path(__file__).resolve().parents[2]
 def _packager_parameters() -> SimpleNamespace:
     """The values `monai-deploy package` uses by default (holoscan_cli.common.constants.DefaultValues)."""
     return SimpleNamespace(
-        command=json.dumps(manifest.COMMAND), app_dir=Path(manifest.APP_ROOT), input_dir="input/",
-        output_dir="output/", working_dir=Path(manifest.WORKING_DIRECTORY), models_dir=Path(manifest.MODEL_ROOT),
-        config_file_path=Path("/var/holoscan/app.yaml"), app_manifest_path=manifest.APP_MANIFEST,
-        package_manifest_path=manifest.PKG_MANIFEST, docs_dir=Path("/opt/holoscan/docs"),
-        logs_dir=Path("/var/holoscan/logs"), timeout=0, version=None, models={"msgldm-cpu": None},
-    )  # fmt: skip
+        command=json.dumps(manifest.COMMAND),
+        app_dir=Path(manifest.APP_ROOT),
+        input_dir="input/",
+        output_dir="output/",
+        working_dir=Path(manifest.WORKING_DIRECTORY),
+        models_dir=Path(manifest.MODEL_ROOT),
+        config_file_path=Path("/var/holoscan/app.yaml"),
+        app_manifest_path=manifest.APP_MANIFEST,
+        package_manifest_path=manifest.PKG_MANIFEST,
+        docs_dir=Path("/opt/holoscan/docs"),
+        logs_dir=Path("/var/holoscan/logs"),
+        timeout=0,
+        version=None,
+        models={"msgldm-cpu": None},
+    )
 
 
 def test_app_yaml_gives_the_manifests_the_holoscan_packager_would_write():

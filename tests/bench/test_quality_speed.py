@@ -8,8 +8,16 @@ from bench.quality_speed import REFERENCE, summarize
 
 
 def _row(method: str, subject: str, scenario: str, psnr: float, ssim: float, seconds: float) -> dict:
-    return {"method": method, "subject": subject, "scenario": scenario, "psnr": psnr, "ssim": ssim, "mae": 0.1,
-            "gradient_energy_ratio": 1.0, "seconds": seconds}  # fmt: skip
+    return {
+        "method": method,
+        "subject": subject,
+        "scenario": scenario,
+        "psnr": psnr,
+        "ssim": ssim,
+        "mae": 0.1,
+        "gradient_energy_ratio": 1.0,
+        "seconds": seconds,
+    }
 
 
 def _rows(psnr_drop: float, ssim_drop: float) -> list[dict]:

@@ -47,10 +47,15 @@ def podman(*args: str, timeout: float = 120, check: bool = True, **kwargs) -> su
 def make_base_image(folder: Path) -> None:
     """Debian bookworm minbase from Debian's packages, imported as the build's base (apt's .deb cache left out)."""
     rootfs = folder / "rootfs"
-    subprocess.run([*LOW_PRIORITY, "debootstrap", "--variant=minbase", "bookworm", str(rootfs), "http://deb.debian.org/debian"],
-                   check=True, capture_output=True, timeout=900)  # fmt: skip
-    tar = subprocess.Popen(["tar", "-C", str(rootfs), "--exclude=./var/cache/apt/archives/*.deb", "-c", "."],
-                           stdout=subprocess.PIPE)  # fmt: skip
+    subprocess.run(
+        [*LOW_PRIORITY, "debootstrap", "--variant=minbase", "bookworm", str(rootfs), "http://deb.debian.org/debian"],
+        check=True,
+        capture_output=True,
+        timeout=900,
+    )
+    tar = subprocess.Popen(
+        ["tar", "-C", str(rootfs), "--exclude=./var/cache/apt/archives/*.deb", "-c", "."], stdout=subprocess.PIPE
+    )
     subprocess.run([*ENGINE, "import", "-", BASE_IMAGE], stdin=tar.stdout, check=True, capture_output=True, timeout=300)
     assert tar.wait() == 0
     shutil.rmtree(rootfs, ignore_errors=True)
@@ -58,9 +63,26 @@ def make_base_image(folder: Path) -> None:
 
 def fill_wheel_folder() -> None:
     """The image's Python dependencies as wheels, so the build needs no index (pip skips wheels already there)."""
-    subprocess.run([*LOW_PRIORITY, sys.executable, "-m", "pip", "download", "-q", "-r", "container/requirements.txt",
-                    "-c", "constraints.txt", "-d", "container/wheels"],
-                   cwd=REPO, check=True, capture_output=True, timeout=900)  # fmt: skip
+    subprocess.run(
+        [
+            *LOW_PRIORITY,
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "-q",
+            "-r",
+            "container/requirements.txt",
+            "-c",
+            "constraints.txt",
+            "-d",
+            "container/wheels",
+        ],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        timeout=900,
+    )
 
 
 def build_image(scratch: Path) -> None:
@@ -68,10 +90,29 @@ def build_image(scratch: Path) -> None:
         make_base_image(scratch)
     fill_wheel_folder()
     revision = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-    build = subprocess.run([*LOW_PRIORITY, *ENGINE, "build", *RUN_FLAGS, "--format", "docker", "--pull=never",
-                            "--build-arg", f"BASE_IMAGE={BASE_IMAGE}", "--build-arg", "PIP_OPTIONS=--no-index",
-                            "--build-arg", f"REVISION={revision or 'unknown'}", "-t", IMAGE, str(REPO)],
-                           capture_output=True, text=True, timeout=1800)  # fmt: skip
+    build = subprocess.run(
+        [
+            *LOW_PRIORITY,
+            *ENGINE,
+            "build",
+            *RUN_FLAGS,
+            "--format",
+            "docker",
+            "--pull=never",
+            "--build-arg",
+            f"BASE_IMAGE={BASE_IMAGE}",
+            "--build-arg",
+            "PIP_OPTIONS=--no-index",
+            "--build-arg",
+            f"REVISION={revision or 'unknown'}",
+            "-t",
+            IMAGE,
+            str(REPO),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     if build.returncode != 0:
         raise AssertionError(f"podman build failed ({build.returncode}): {build.stdout[-3000:]}{build.stderr[-3000:]}")
 

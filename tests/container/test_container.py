@@ -79,13 +79,22 @@ def test_the_node_in_the_container_answers_echo_and_returns_a_valid_synthetic_se
     destination = storescp()
     port = free_port()
     config = tmp_path / "node.yaml"  # the README's way: a config file mounted read-only, the spool a volume
-    config.write_text(yaml.safe_dump({
-        "ae_title": NODE_AE, "port": port, "stable_after_s": 2, "allowed_callers": [PACS_AE],
-        "destinations": [destination.address], "output": {"sampler_steps": 4},
-    }))  # fmt: skip
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "ae_title": NODE_AE,
+                "port": port,
+                "stable_after_s": 2,
+                "allowed_callers": [PACS_AE],
+                "destinations": [destination.address],
+                "output": {"sampler_steps": 4},
+            }
+        )
+    )
     os.chmod(config, 0o644)
-    node = container("--read-only", "-v", f"{volume}:/var/holoscan/spool",
-                     "-v", f"{config}:/etc/synth-node/node.yaml:ro", image)  # fmt: skip
+    node = container(
+        "--read-only", "-v", f"{volume}:/var/holoscan/spool", "-v", f"{config}:/etc/synth-node/node.yaml:ro", image
+    )
     wait_for(lambda: echo(port) == 0 or not node.running(), 180, "the node in the container to answer C-ECHO")
     assert node.running(), node.logs()[-3000:]
     health = podman("healthcheck", "run", node.name, check=False)
@@ -123,8 +132,20 @@ def test_folder_mode_in_the_container_gives_the_pixels_and_uids_of_the_run_outsi
     code, report, outside = synthesized(study, *FAST)
     assert code == 0, report
     inside = writable_folder(tmp_path / "out")
-    run = podman("run", "--rm", *RUN_FLAGS, "--read-only", "-v", f"{study}:/var/holoscan/input:ro",
-                 "-v", f"{inside}:/var/holoscan/output", image, "folder", *FAST, timeout=900)  # fmt: skip
+    run = podman(
+        "run",
+        "--rm",
+        *RUN_FLAGS,
+        "--read-only",
+        "-v",
+        f"{study}:/var/holoscan/input:ro",
+        "-v",
+        f"{inside}:/var/holoscan/output",
+        image,
+        "folder",
+        *FAST,
+        timeout=900,
+    )
     assert "synthesized" in run.stdout, run.stdout[-2000:] + run.stderr[-3000:]
     assert json.loads((inside / "report.json").read_text())["outcome"] == report["outcome"]
     ours, theirs = _by_instance(inside), _by_instance(outside)
@@ -140,8 +161,24 @@ def test_monai_deploy_run_style_start_runs_folder_mode_once_and_exits(image, tmp
     empty = writable_folder(tmp_path / "in")
     out = writable_folder(tmp_path / "out")
     hosted = "HOLOSCAN_HOSTING_SERVICE=HOLOSCAN_RUN"
-    run = subprocess.run(["podman", "run", "--rm", *RUN_FLAGS, "--read-only", "-e", hosted,
-                          "-v", f"{empty}:/var/holoscan/input:ro", "-v", f"{out}:/var/holoscan/output", image],
-                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    run = subprocess.run(
+        [
+            "podman",
+            "run",
+            "--rm",
+            *RUN_FLAGS,
+            "--read-only",
+            "-e",
+            hosted,
+            "-v",
+            f"{empty}:/var/holoscan/input:ro",
+            "-v",
+            f"{out}:/var/holoscan/output",
+            image,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 3, run.stdout[-2000:] + run.stderr[-2000:]
     assert json.loads((out / "report.json").read_text())["outcome"] == "input-error"

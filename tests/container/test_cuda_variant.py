@@ -14,10 +14,29 @@ from tests.container.conftest import REPO
 def test_the_cuda_variant_resolves_to_pypi_torch_built_for_cuda_13(tmp_path):
     report = tmp_path / "report.json"
     env = {**os.environ, "PIP_CONFIG_FILE": os.devnull}  # no local wheel folder: what a GPU build host sees
-    result = subprocess.run([sys.executable, "-m", "pip", "install", "--isolated", "--dry-run", "--ignore-installed",
-                             "--quiet", "--report", str(report), "-r", "container/requirements.txt",
-                             "-c", "constraints.txt"],
-                            cwd=REPO, env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--isolated",
+            "--dry-run",
+            "--ignore-installed",
+            "--quiet",
+            "--report",
+            str(report),
+            "-r",
+            "container/requirements.txt",
+            "-c",
+            "constraints.txt",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     installed = json.loads(report.read_text())["install"]
     versions = {item["metadata"]["name"]: item["metadata"]["version"] for item in installed}

@@ -78,11 +78,23 @@ def _run_task(image, study, tmp_path, legacy_names=False):
     conf = tmp_path / "containers.conf"
     conf.write_text(f'[engine.runtimes]\nnvidia = ["{shutil.which("runc")}"]\n')
 
-    command = ["podman", "run", "--rm", "--read-only", *HOST_FLAGS, "--runtime", spec["Runtime"],
-               "--user", spec["User"], "--entrypoint", json.dumps(spec["Entrypoint"]),
-               *[f"--env={key}={value}" for key, value in spec["Env"].items()],
-               *[flag for volume in volumes for flag in ("-v", volume)],
-               image, *spec["Cmd"]]  # fmt: skip
+    command = [
+        "podman",
+        "run",
+        "--rm",
+        "--read-only",
+        *HOST_FLAGS,
+        "--runtime",
+        spec["Runtime"],
+        "--user",
+        spec["User"],
+        "--entrypoint",
+        json.dumps(spec["Entrypoint"]),
+        *[f"--env={key}={value}" for key, value in spec["Env"].items()],
+        *[flag for volume in volumes for flag in ("-v", volume)],
+        image,
+        *spec["Cmd"],
+    ]
     run = subprocess.run(
         command, capture_output=True, text=True, timeout=900, env={**os.environ, "CONTAINERS_CONF": str(conf)}
     )

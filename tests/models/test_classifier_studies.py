@@ -20,8 +20,14 @@ def test_a_written_study_gives_one_labelled_example_per_contrast_and_sets_merge(
     from models.contrast_classifier import ContrastClassifierModel, accuracy_per_geometry
     from simulation.dicom_study import write_study
 
-    manifest = write_study(tmp_path / "study", seed=5, vendor="philips", contrasts=list(CONTRASTS),
-                           subject=simulated_subject, extra_series=False)  # fmt: skip
+    manifest = write_study(
+        tmp_path / "study",
+        seed=5,
+        vendor="philips",
+        contrasts=list(CONTRASTS),
+        subject=simulated_subject,
+        extra_series=False,
+    )
     examples = study_examples(tmp_path / "study", manifest, DataConfig())
     assert [label for _, label, _ in examples] == [0, 1, 2, 3]
     for slices, _, geometry in examples:

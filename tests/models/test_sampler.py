@@ -79,8 +79,16 @@ def test_shared_noise_makes_identical_slices_come_out_identical(tiny_config):
 
     def run(shared: bool) -> torch.Tensor:
         generator = torch.Generator().manual_seed(0)
-        return sample_latents(unet, _ddim(tiny_config, 3), condition, noise, observed=observed, observed_mask=mask,
-                              generator=generator, shared_noise=shared)  # fmt: skip
+        return sample_latents(
+            unet,
+            _ddim(tiny_config, 3),
+            condition,
+            noise,
+            observed=observed,
+            observed_mask=mask,
+            generator=generator,
+            shared_noise=shared,
+        )
 
     shared, independent = run(True), run(False)
     assert torch.equal(shared[0], shared[1])
@@ -93,8 +101,12 @@ def test_sampler_options_parse_into_settings():
 
     samplers = parse_samplers("ddim:20,ddim:10:shared,ddim:20:noreplace,ddpm:1000,ddim:50:eta1", SamplerConfig())
     assert [sampler_label(s) for s in samplers] == [
-        "msgldm-ddim20", "msgldm-ddim10-shared", "msgldm-ddim20-noreplace", "msgldm-ddpm1000", "msgldm-ddim50-eta1",
-    ]  # fmt: skip
+        "msgldm-ddim20",
+        "msgldm-ddim10-shared",
+        "msgldm-ddim20-noreplace",
+        "msgldm-ddpm1000",
+        "msgldm-ddim50-eta1",
+    ]
     assert samplers[1].shared_noise and not samplers[2].replace_observed
     assert samplers[4].eta == 1.0 and samplers[0].eta == 0.0
     with pytest.raises(ValueError, match="option 'twice'"):

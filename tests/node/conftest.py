@@ -116,8 +116,11 @@ class NodeProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        wait_for(lambda: self.process.poll() is not None or echo(self.port, calling=self.caller) == 0, 60,
-                 "the node to answer C-ECHO")  # fmt: skip
+        wait_for(
+            lambda: self.process.poll() is not None or echo(self.port, calling=self.caller) == 0,
+            60,
+            "the node to answer C-ECHO",
+        )
         assert self.process.poll() is None, self.log.read_text()[-3000:]
         return self
 
@@ -139,8 +142,14 @@ class NodeProcess:
             queue.close()
 
     def status_cli(self) -> str:
-        result = subprocess.run([sys.executable, "-m", "app", "status", "--spool", str(self.spool)], cwd=REPO,
-                                env=self.env, capture_output=True, text=True, timeout=60)  # fmt: skip
+        result = subprocess.run(
+            [sys.executable, "-m", "app", "status", "--spool", str(self.spool)],
+            cwd=REPO,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         return result.stdout + result.stderr
 
 

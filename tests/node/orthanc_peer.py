@@ -20,16 +20,26 @@ class Orthanc:
         (folder / "route.lua").write_text(lua)
         modalities = {name: {"AET": "SYNTH", "Host": "127.0.0.1", "Port": port} for name, port in nodes.items()}
         config = {
-            "Name": "test-pacs", "StorageDirectory": str(folder / "db"), "IndexDirectory": str(folder / "db"),
-            "Plugins": [], "LuaScripts": [str(folder / "route.lua")], "HttpPort": self.http_port,
-            "RemoteAccessAllowed": False, "AuthenticationEnabled": False, "DicomAet": ORTHANC_AE,
-            "DicomPort": self.dicom_port, "DicomCheckCalledAet": False, "StableAge": 2, "SaveJobs": False,
+            "Name": "test-pacs",
+            "StorageDirectory": str(folder / "db"),
+            "IndexDirectory": str(folder / "db"),
+            "Plugins": [],
+            "LuaScripts": [str(folder / "route.lua")],
+            "HttpPort": self.http_port,
+            "RemoteAccessAllowed": False,
+            "AuthenticationEnabled": False,
+            "DicomAet": ORTHANC_AE,
+            "DicomPort": self.dicom_port,
+            "DicomCheckCalledAet": False,
+            "StableAge": 2,
+            "SaveJobs": False,
             "DicomModalities": modalities,
-        }  # fmt: skip
+        }
         (folder / "orthanc.json").write_text(json.dumps(config))
         self.log = open(folder / "orthanc.log", "wb")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(["Orthanc", str(folder / "orthanc.json")], stdout=self.log,
-                                        stderr=subprocess.STDOUT)  # fmt: skip
+        self.process = subprocess.Popen(
+            ["Orthanc", str(folder / "orthanc.json")], stdout=self.log, stderr=subprocess.STDOUT
+        )
         wait_for(self._answers, 30, "Orthanc's REST API")
 
     def _answers(self) -> bool:
@@ -44,8 +54,11 @@ class Orthanc:
             return json.loads(response.read())
 
     def post(self, path: str, body: dict):
-        request = urllib.request.Request(f"http://127.0.0.1:{self.http_port}{path}", data=json.dumps(body).encode(),
-                                         headers={"Content-Type": "application/json"})  # fmt: skip
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.http_port}{path}",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read())
 

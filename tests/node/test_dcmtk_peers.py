@@ -17,8 +17,12 @@ def _series_folders(study):
 
 def test_echoscu_gets_success(node_factory):
     node = node_factory()
-    result = subprocess.run(["echoscu", "-aet", PACS_AE, "-aec", NODE_AE, "127.0.0.1", str(node.port)],
-                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    result = subprocess.run(
+        ["echoscu", "-aet", PACS_AE, "-aec", NODE_AE, "127.0.0.1", str(node.port)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
 
 

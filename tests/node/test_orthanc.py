@@ -18,12 +18,29 @@ def test_orthanc_routes_a_study_and_receives_each_synthetic_series_exactly_once(
     node_port = free_port()
     pacs = orthanc({"synth-1": node_port}, ROUTE.read_text())
     # No destination configured: results go back to the caller's address in allowed_callers.
-    node = node_factory(port=node_port, stable_after_s=15,
-                        allowed_callers=[f"{ORTHANC_AE}@127.0.0.1:{pacs.dicom_port}"])  # fmt: skip
+    node = node_factory(
+        port=node_port, stable_after_s=15, allowed_callers=[f"{ORTHANC_AE}@127.0.0.1:{pacs.dicom_port}"]
+    )
     study = study_of("t1", "t2", "flair")
     uid = pydicom.dcmread(next(study.rglob("*.dcm")), stop_before_pixels=True).StudyInstanceUID
-    sent = subprocess.run(["storescu", "-aet", "MRI", "-aec", ORTHANC_AE, "+sd", "+r", "-nh", "127.0.0.1",
-                           str(pacs.dicom_port), str(study)], capture_output=True, text=True, timeout=300)  # fmt: skip
+    sent = subprocess.run(
+        [
+            "storescu",
+            "-aet",
+            "MRI",
+            "-aec",
+            ORTHANC_AE,
+            "+sd",
+            "+r",
+            "-nh",
+            "127.0.0.1",
+            str(pacs.dicom_port),
+            str(study),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert sent.returncode == 0, sent.stderr[-2000:]
     acquired = pacs.series_descriptions(uid)
     assert len(acquired) == 3

@@ -24,8 +24,15 @@ def receiver(tmp_path):
     started = []
 
     def make(spool_root=None, **keys):
-        config = build_config({"ae_title": NODE_AE, "bind_address": "127.0.0.1", "port": free_port(),
-                               "spool": str(spool_root or tmp_path / "spool"), **keys})  # fmt: skip
+        config = build_config(
+            {
+                "ae_title": NODE_AE,
+                "bind_address": "127.0.0.1",
+                "port": free_port(),
+                "spool": str(spool_root or tmp_path / "spool"),
+                **keys,
+            }
+        )
         spool = Spool(config.spool)
         queue = JobQueue(tmp_path / "jobs.sqlite")
         scp = Receiver(config, spool, queue)
@@ -152,14 +159,22 @@ def test_config_errors_name_the_key(tmp_path):
         build_config({"output": {"burn_label": "maybe"}})
     with pytest.raises(ConfigError, match=r"^output: unknown keys \['colour'\]"):
         build_config({"output": {"colour": "red"}})
-    config = load_config(None, {"port": 4000}, environ={"SYNTH_NODE_PORT": "5000", "SYNTH_NODE_AE_TITLE": "ENV",
-                                                        "SYNTH_NODE_OUTPUT__SOP_CLASS": "mr"})  # fmt: skip
+    config = load_config(
+        None,
+        {"port": 4000},
+        environ={"SYNTH_NODE_PORT": "5000", "SYNTH_NODE_AE_TITLE": "ENV", "SYNTH_NODE_OUTPUT__SOP_CLASS": "mr"},
+    )
     assert (config.port, config.ae_title, config.output.sop_class) == (4000, "ENV", "mr"), "flags > environment"
     assert build_config({"allowed_callers": "A,B@h:1"}).allowed_callers == (Peer("A"), Peer("B", "h", 1))
     bad = tmp_path / "node.yaml"
     bad.write_text("stable_after_s: soon\n")
-    result = subprocess.run([sys.executable, "-m", "app", "serve", "--config", str(bad)], cwd=REPO,
-                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "serve", "--config", str(bad)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2
     assert "stable_after_s" in result.stderr and "soon" in result.stderr
 
@@ -175,9 +190,28 @@ def test_verification_context_is_offered(receiver):
 
 def _certificate(folder, name):
     key, cert = folder / f"{name}.key", folder / f"{name}.crt"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
-                    str(cert), "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"],
-                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
     return key, cert
 
 
@@ -186,8 +220,14 @@ def test_tls_with_client_certificates_accepts_a_trusted_client_and_refuses_a_pla
 
     server_key, server_cert = _certificate(tmp_path, "server")
     client_key, client_cert = _certificate(tmp_path, "client")
-    scp = receiver(tls={"certificate": str(server_cert), "private_key": str(server_key),
-                        "ca_certificates": str(client_cert), "require_client_certificate": True})  # fmt: skip
+    scp = receiver(
+        tls={
+            "certificate": str(server_cert),
+            "private_key": str(server_key),
+            "ca_certificates": str(client_cert),
+            "require_client_certificate": True,
+        }
+    )
     context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(server_cert))
     context.load_cert_chain(str(client_cert), str(client_key))
     ae = AE(ae_title=PACS_AE)

@@ -32,8 +32,20 @@ def _spooled_uids(spool) -> set[str]:
 def test_kill_9_while_receiving_keeps_every_acknowledged_instance(node_factory, study_of):
     study = study_of("t1", "t1ce", "t2", "flair")
     node = node_factory(stable_after_s=600)  # no job: only receiving is under test
-    command = ["storescu", "-v", "-aet", PACS_AE, "-aec", NODE_AE, "+sd", "+r", "-nh", "127.0.0.1", str(node.port),
-               str(study)]  # fmt: skip
+    command = [
+        "storescu",
+        "-v",
+        "-aet",
+        PACS_AE,
+        "-aec",
+        NODE_AE,
+        "+sd",
+        "+r",
+        "-nh",
+        "127.0.0.1",
+        str(node.port),
+        str(study),
+    ]
     sender = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     wait_for(lambda: len(_spooled_uids(node.spool)) >= 60, 120, "60 instances in the spool", every_s=0.05)
     node.kill()
@@ -105,15 +117,32 @@ def test_several_senders_at_once_lose_nothing_and_a_corrupt_instance_ends_its_st
     folders, corrupt_uid = studies
     node = node_factory(stable_after_s=3)
     senders = [
-        subprocess.Popen(["storescu", "-aet", PACS_AE, "-aec", NODE_AE, "+sd", "+r", "-nh", "127.0.0.1",
-                          str(node.port), str(folder)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [
+                "storescu",
+                "-aet",
+                PACS_AE,
+                "-aec",
+                NODE_AE,
+                "+sd",
+                "+r",
+                "-nh",
+                "127.0.0.1",
+                str(node.port),
+                str(folder),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for folder in folders
-    ]  # fmt: skip
+    ]
     for sender in senders:
         _, errors = sender.communicate(timeout=300)
         assert sender.returncode == 0, errors[-2000:]
-    expected = {str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID) for f in folders
-                for p in f.rglob("*.dcm")}  # fmt: skip
+    expected = {
+        str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID) for f in folders for p in f.rglob("*.dcm")
+    }
     assert _spooled_uids(node.spool) == expected
     assert corrupt_uid in _spooled_uids(node.spool), "the corrupt instance is kept"
     wait_for(lambda: node.status().count(" done ") + node.status().count(" failed ") == 4, 600, "four jobs to end")

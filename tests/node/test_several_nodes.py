@@ -37,8 +37,14 @@ def routed_studies(tmp_path_factory, simulated_subject) -> list[tuple[object, st
     made: list[tuple[object, str, int]] = []
     for seed in range(21, 60):
         out = tmp_path_factory.mktemp(f"study{seed}")
-        manifest = write_study(out, seed=seed, vendor="siemens", contrasts=["t1", "t2", "flair"],
-                               subject=simulated_subject, extra_series=False)  # fmt: skip
+        manifest = write_study(
+            out,
+            seed=seed,
+            vendor="siemens",
+            contrasts=["t1", "t2", "flair"],
+            subject=simulated_subject,
+            extra_series=False,
+        )
         (out / "manifest.json").unlink()
         index = stable_index(manifest.study_instance_uid, NODES)
         covered = {i for _, _, i in made}
@@ -57,8 +63,10 @@ def test_two_nodes_behind_orthanc_process_each_study_once_even_when_one_is_kille
     ports = [free_port() for _ in range(NODES)]
     pacs = orthanc({f"synth-{i + 1}": port for i, port in enumerate(ports)}, ROUTE.read_text())
     callers = [f"{ORTHANC_AE}@127.0.0.1:{pacs.dicom_port}"]
-    nodes = [node_factory(spool=tmp_path / f"spool-{i}", port=port, stable_after_s=10, allowed_callers=callers)
-             for i, port in enumerate(ports)]  # fmt: skip
+    nodes = [
+        node_factory(spool=tmp_path / f"spool-{i}", port=port, stable_after_s=10, allowed_callers=callers)
+        for i, port in enumerate(ports)
+    ]
     for folder, _, _ in routed_studies:
         command = ["storescu", "-aet", "MRI", "-aec", ORTHANC_AE, "+sd", "+r", "-nh", "127.0.0.1", str(pacs.dicom_port)]
         sent = subprocess.run([*command, str(folder)], capture_output=True, text=True, timeout=300)
@@ -76,8 +84,9 @@ def test_two_nodes_behind_orthanc_process_each_study_once_even_when_one_is_kille
     victim.start()  # the same spool: the job runs again
 
     for _, uid, _ in routed_studies:
-        wait_for(lambda uid=uid: SYNTHETIC in pacs.series_descriptions(uid), 900, f"the synthetic T1ce of {uid}",
-                 every_s=1)  # fmt: skip
+        wait_for(
+            lambda uid=uid: SYNTHETIC in pacs.series_descriptions(uid), 900, f"the synthetic T1ce of {uid}", every_s=1
+        )
     time.sleep(8)  # several stable periods of Orthanc and the nodes: a duplicate or a loop would show now
     for _, uid, _ in routed_studies:
         descriptions = pacs.series_descriptions(uid)

@@ -33,9 +33,19 @@ from tests.operators.conftest import build_mr_datasets, new_uid
 MODEL = {"model_name": "MSG-LDM", "model_version": "0.1.0"}
 DEVICE_UID = "2.25.1234567890"
 PATIENT_STUDY = (
-    "StudyInstanceUID", "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
-    "AccessionNumber", "StudyID", "ReferringPhysicianName", "StudyDescription", "PatientAge",
-)  # fmt: skip
+    "StudyInstanceUID",
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "AccessionNumber",
+    "StudyID",
+    "ReferringPhysicianName",
+    "StudyDescription",
+    "PatientAge",
+)
 
 
 # --- fixtures -------------------------------------------------------------------------------------------------------
@@ -63,9 +73,16 @@ def volume(t2) -> np.ndarray:
 def _write(volume, reference, out, sources, **options):
     series_number = options.pop("series_number", 901)
     return write_synthetic_series(
-        volume, reference, "t1ce", out, WriterOptions(**options), series_number=series_number,
-        source_series=sources, device_uid=DEVICE_UID, **MODEL,
-    )  # fmt: skip
+        volume,
+        reference,
+        "t1ce",
+        out,
+        WriterOptions(**options),
+        series_number=series_number,
+        source_series=sources,
+        device_uid=DEVICE_UID,
+        **MODEL,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -202,9 +219,16 @@ def test_changed_inputs_or_model_give_new_uids(tmp_path):
     more_sources = {"t2": reference, "t1": _small(SeriesInstanceUID=new_uid())}
     assert _uids(_write(volume, reference, tmp_path / "b", more_sources, uid_seed="s"))[0][0] != base
     newer = write_synthetic_series(
-        volume, reference, "t1ce", tmp_path / "c", WriterOptions(uid_seed="s"), series_number=901,
-        source_series={"t2": reference}, model_name="MSG-LDM", model_version="0.2.0",
-    )  # fmt: skip
+        volume,
+        reference,
+        "t1ce",
+        tmp_path / "c",
+        WriterOptions(uid_seed="s"),
+        series_number=901,
+        source_series={"t2": reference},
+        model_name="MSG-LDM",
+        model_version="0.2.0",
+    )
     assert _uids(newer)[0][0] != base
 
 
@@ -235,8 +259,10 @@ def test_contributing_equipment_names_the_model_with_its_device_uid(written_sc, 
         model = items["109100"]  # (109100, DCM, "Synthesizing Equipment"), PS3.16 CID 7005
         assert model.PurposeOfReferenceCodeSequence[0].CodingSchemeDesignator == "DCM"
         assert (model.Manufacturer, model.ManufacturerModelName, model.SoftwareVersions) == (
-            MANUFACTURER, "MSG-LDM", "0.1.0",
-        )  # fmt: skip
+            MANUFACTURER,
+            "MSG-LDM",
+            "0.1.0",
+        )
         assert model.DeviceUID == DEVICE_UID
         assert items["109101"].Manufacturer == t2[0].Manufacturer  # the scanner that acquired the sources
 
@@ -247,9 +273,16 @@ def test_default_device_uid_changes_with_the_model_version(tmp_path):
     device = {}
     for version in ("0.1.0", "0.2.0"):
         path = write_synthetic_series(
-            volume, reference, "flair", tmp_path / version, WriterOptions(), series_number=1,
-            source_series={"t2": reference}, model_name="MSG-LDM", model_version=version,
-        )[0]  # fmt: skip
+            volume,
+            reference,
+            "flair",
+            tmp_path / version,
+            WriterOptions(),
+            series_number=1,
+            source_series={"t2": reference},
+            model_name="MSG-LDM",
+            model_version=version,
+        )[0]
         items = pydicom.dcmread(path).ContributingEquipmentSequence
         device[version] = next(i.DeviceUID for i in items if "DeviceUID" in i)
     assert device["0.1.0"] != device["0.2.0"] and all(uid.startswith("2.25.") for uid in device.values())
@@ -428,9 +461,15 @@ def test_unknown_contrast_is_refused(tmp_path):
     reference = _small()
     with pytest.raises(ValueError, match="stir"):
         write_synthetic_series(
-            _small_volume(reference), reference, "stir", tmp_path, WriterOptions(), series_number=1,
-            source_series={}, **MODEL,
-        )  # fmt: skip
+            _small_volume(reference),
+            reference,
+            "stir",
+            tmp_path,
+            WriterOptions(),
+            series_number=1,
+            source_series={},
+            **MODEL,
+        )
 
 
 # --- files on disk --------------------------------------------------------------------------------------------------
