@@ -19,15 +19,15 @@ from holoscan.conditions import CountCondition
 from monai.deploy.core import Application
 
 from app.run_options import RunOptions
-from operators.contrast_identifier_operator import ContrastIdentifierOperator
-from operators.dicom_loader_operator import StudyLoaderOperator
-from operators.report_writer_operator import ReportWriterOperator
-from operators.sc_writer import WriterOptions
-from operators.sc_writer_operator import SCWriterOperator
-from operators.series_selector_operator import SeriesSelectorOperator
+from operators.identification.contrast_identifier_operator import ContrastIdentifierOperator
+from operators.selection.dicom_loader_operator import StudyLoaderOperator
+from operators.selection.series_selector_operator import SeriesSelectorOperator
 from operators.study_state import StudyState
-from operators.synthesis_operator import SynthesisOperator
-from operators.volume_assembly_operator import VolumeAssemblyOperator
+from operators.synthesis.synthesis_operator import SynthesisOperator
+from operators.volume.volume_assembly_operator import VolumeAssemblyOperator
+from operators.writing.report_writer_operator import ReportWriterOperator
+from operators.writing.sc_writer import WriterOptions
+from operators.writing.sc_writer_operator import SCWriterOperator
 
 logger = logging.getLogger(__name__)
 

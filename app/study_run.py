@@ -26,8 +26,8 @@ def run_study(input_folder: Path, output_folder: Path, options: RunOptions, log_
     """
     from app.app import ContrastSynthesisApp
     from app.task_metadata import write_task_metadata
-    from operators.report_writer_operator import write_report
     from operators.study_state import StudyState
+    from operators.writing.report_writer_operator import write_report
 
     input_folder, output_folder = Path(input_folder), Path(output_folder)
     output_folder.mkdir(parents=True, exist_ok=True)

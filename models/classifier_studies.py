@@ -5,7 +5,7 @@ thick slices or 3D, axial, sagittal or coronal, each vendor's protocols) and
 the node's own volume reader. Training only on the synthesis grid left it
 unsure of a 3D T1 and blind to a 3D sagittal FLAIR, so examples are made the
 node's way: `simulation.dicom_study.write_study` writes the study, and each
-contrast series goes through `operators.dicom_volume.series_volume` and the
+contrast series goes through `operators.volume.dicom_volume.series_volume` and the
 classifier's preprocessing. Each example keeps its geometry ("siemens 3D
 sagittal, whole head"), so that accuracy is reported per geometry.
 
@@ -43,7 +43,7 @@ def plane_of(orientation: tuple[float, ...] | list[float]) -> str:
 
 def study_examples(study: Path, manifest, data: DataConfig) -> list[tuple[np.ndarray, int, str]]:
     """(slices, label, geometry such as "3D sagittal") of each contrast series of one written study."""
-    from operators.dicom_volume import series_volume
+    from operators.volume.dicom_volume import series_volume
 
     examples = []
     for label, contrast in enumerate(CONTRASTS):

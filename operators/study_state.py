@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 from pydicom.dataset import Dataset
 
-from operators.dicom_volume import SeriesVolume
-from operators.series_info import SeriesInfo
-from operators.volume_assembly import CommonGrid
+from operators.selection.series_info import SeriesInfo
+from operators.volume.dicom_volume import SeriesVolume
+from operators.volume.volume_assembly import CommonGrid
 from product.outcome import Outcome
 
 logger = logging.getLogger(__name__)

@@ -388,7 +388,7 @@ def test_rle_compressed_input_is_decoded_into_volumes(study_of, tmp_path):
 
 
 def test_the_informatics_gateways_json_sidecars_are_not_taken_for_files_of_the_study(tmp_path):
-    from operators.dicom_loader_operator import list_files
+    from operators.selection.dicom_loader_operator import list_files
 
     for name in ("1.2.3.dcm", "1.2.3.dcm.json", "notes.json", ".partial"):
         (tmp_path / name).write_text("x")

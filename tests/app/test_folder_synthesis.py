@@ -20,8 +20,8 @@ import pydicom
 import pytest
 
 from app.run_options import DEFAULT_MODEL
-from operators.dicom_volume import series_volume
-from operators.volume_assembly import to_reference_geometry
+from operators.volume.dicom_volume import series_volume
+from operators.volume.volume_assembly import to_reference_geometry
 from tests.app.running import run_app
 
 FAST = ("--sampler-steps", "4")

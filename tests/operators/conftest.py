@@ -13,7 +13,7 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.uid import EnhancedMRImageStorage, MRImageStorage
 
-from operators.series_info import SeriesInfo
+from operators.selection.series_info import SeriesInfo
 
 STUDY_UID = "1.2.826.0.1.3680043.10.1.1"
 AXIAL = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)

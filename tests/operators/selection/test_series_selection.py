@@ -17,8 +17,8 @@ from pydicom.uid import (
     SecondaryCaptureImageStorage,
 )
 
-from operators.series_info import SeriesInfoError, series_info_from_datasets
-from operators.series_selection import ExclusionRule, SelectionRules, rejection_reason, select_series
+from operators.selection.series_info import SeriesInfoError, series_info_from_datasets
+from operators.selection.series_selection import ExclusionRule, SelectionRules, rejection_reason, select_series
 from product.names import MANUFACTURER, SERIES_DESCRIPTION_PREFIX
 
 # --- SeriesInfo from headers -------------------------------------------------------------------------------------
@@ -346,7 +346,7 @@ def test_study_with_most_candidates_is_kept_and_others_dropped(series_info):
 
 def test_each_decision_is_logged_with_the_series_uid(series_info, caplog):
     kept, dropped = series_info(), series_info(modality="CT")
-    with caplog.at_level(logging.INFO, logger="operators.series_selection"):
+    with caplog.at_level(logging.INFO, logger="operators.selection.series_selection"):
         select_series([kept, dropped])
     lines = caplog.messages
     assert any(kept.series_instance_uid in m and "kept" in m for m in lines)

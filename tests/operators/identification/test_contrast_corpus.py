@@ -2,7 +2,7 @@
 
 The corpus is split by source and scanner maker: the rules were tuned on the
 tuning part only; the validation part holds naming habits they never saw
-(`python -m operators.identification_corpus` prints both tables and the tuning
+(`python -m operators.identification.identification_corpus` prints both tables and the tuning
 part's misses).
 """
 
@@ -13,7 +13,7 @@ from collections import Counter
 
 import pytest
 
-from operators.identification_corpus import LABELS, markdown, read_corpus, score
+from operators.identification.identification_corpus import LABELS, markdown, read_corpus, score
 
 MIN_ACCURACY = 0.98
 

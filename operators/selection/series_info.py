@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
 
-from operators import dicom_values as values
-from operators.slice_geometry import GEOMETRY, has_functional_groups, image_planes
+from operators.selection import dicom_values as values
+from operators.selection.slice_geometry import GEOMETRY, has_functional_groups, image_planes
 from product.errors import ProductError
 
 logger = logging.getLogger(__name__)

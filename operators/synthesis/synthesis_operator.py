@@ -20,7 +20,7 @@ from monai.deploy.core import Fragment
 from models.synthesis import SynthesisError, Synthesizer
 from operators.state_operator import StateOperator
 from operators.study_state import StudyState
-from operators.volume_assembly import to_common_grid, to_reference_geometry
+from operators.volume.volume_assembly import to_common_grid, to_reference_geometry
 from product.outcome import Outcome
 
 logger = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 Some users want the synthetic contrasts exactly as the model made them (no
 second resampling), e.g. to feed a segmenter that works at 1 mm. The common
-grid (`operators.volume_assembly.CommonGrid`) is axis-aligned in RAS with a
+grid (`operators.volume.volume_assembly.CommonGrid`) is axis-aligned in RAS with a
 diagonal, positive affine, so its axial slices are standard DICOM axial
 images: rows along patient left (+x LPS), columns along posterior (+y LPS),
 slices ordered feet to head (+z). This module makes header-only "virtual"
@@ -21,8 +21,8 @@ import numpy as np
 from pydicom.dataset import Dataset
 
 from operators.errors import VolumeError
-from operators.sc_reference import PATIENT_STUDY_KEYWORDS, reference_grid
-from operators.slice_geometry import image_planes
+from operators.selection.slice_geometry import image_planes
+from operators.writing.sc_reference import PATIENT_STUDY_KEYWORDS, reference_grid
 
 AXIAL_ORIENTATION = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
 """Image Orientation (Patient) of the grid's slices: rows towards the patient's left, columns posterior."""

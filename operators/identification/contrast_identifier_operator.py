@@ -1,7 +1,7 @@
 """Contrast identification: each candidate series labelled T1, T1ce, T2, FLAIR or other, one series chosen per contrast.
 
-The rules live in `operators.contrast_identification` (names across vendors,
-physics, contrast agent, study order), with `operators.contrast_from_image`
+The rules live in `operators.identification.contrast_identification` (names across vendors,
+physics, contrast agent, study order), with `operators.identification.contrast_from_image`
 for series whose tags say nothing; this operator records every decision
 in the run's state and settles the scenario (what is present, what to
 synthesize), so that a dry run reports it without loading the model.
@@ -14,10 +14,10 @@ from pathlib import Path
 
 from monai.deploy.core import Fragment
 
-from operators.contrast_from_image import DEFAULT_CLASSIFIER, identify_from_images, needs_image_check
-from operators.contrast_identification import Contrast, choose_per_contrast, identify, identify_study
-from operators.contrast_rules import DEFAULT_RULES, ContrastRules
-from operators.scenario import decide_scenario
+from operators.identification.contrast_from_image import DEFAULT_CLASSIFIER, identify_from_images, needs_image_check
+from operators.identification.contrast_identification import Contrast, choose_per_contrast, identify, identify_study
+from operators.identification.contrast_rules import DEFAULT_RULES, ContrastRules
+from operators.identification.scenario import decide_scenario
 from operators.state_operator import StateOperator
 from operators.study_state import StudyState
 from product.choices import DEFAULT_MIN_PRESENT

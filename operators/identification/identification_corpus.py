@@ -8,7 +8,7 @@ identification's label (OTHER, or no tag evidence, means "other"). Rows are spli
 by source and scanner maker, so that the validation part holds sites' naming
 habits the rules were never tuned on.
 
-    python -m operators.identification_corpus   # per-class accuracy and confusion table of both parts,
+    python -m operators.identification.identification_corpus   # per-class accuracy and confusion table of both parts,
                                                 # and the tuning part's misses (never the validation part's)
 """
 
@@ -21,12 +21,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from operators.contrast_identification import Contrast, identify_study
-from operators.contrast_rules import DEFAULT_RULES, ContrastRules
-from operators.series_info import SeriesInfo
-from operators.series_selection import SelectionRules, other_kind_reason
+from operators.identification.contrast_identification import Contrast, identify_study
+from operators.identification.contrast_rules import DEFAULT_RULES, ContrastRules
+from operators.selection.series_info import SeriesInfo
+from operators.selection.series_selection import SelectionRules, other_kind_reason
 
-CORPUS = Path(__file__).resolve().parents[1] / "tests" / "data" / "contrast_corpus" / "series.csv"
+CORPUS = Path(__file__).resolve().parents[2] / "tests" / "data" / "contrast_corpus" / "series.csv"
 LABELS = ("t1", "t1ce", "t2", "flair", "other")
 VALIDATION_SHARE = 0.3
 """About this share of the groups (source and scanner maker, not rows) is held out as the validation part."""

@@ -36,10 +36,10 @@ from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, RLELossless
 
-from operators.burned_label import CORNERS, burn_label
 from operators.errors import VolumeError
-from operators.sc_files import write_series_folder
-from operators.sc_reference import (
+from operators.writing.burned_label import CORNERS, burn_label
+from operators.writing.sc_files import write_series_folder
+from operators.writing.sc_reference import (
     ReferenceGrid,
     copy_patient_and_study,
     instance_reference,
@@ -302,7 +302,7 @@ def write_synthetic_series(
     Args:
         volume: float values in [0, 1] indexed [column i, row j, slice k] on the reference grid; slice k is the
             k-th reference instance sorted by Image Position (Patient) along the slice normal (see
-            `operators.sc_reference`). Values outside [0, 1] are clipped with a warning; stored as 0..4095.
+            `operators.writing.sc_reference`). Values outside [0, 1] are clipped with a warning; stored as 0..4095.
         reference: the instances of the series whose grid the volume is on (any order).
         contrast: the synthesized contrast (t1, t1ce, t2, flair, or a `Contrast`).
         out_dir: parent folder; a previous series of the same folder name there is replaced.
@@ -313,7 +313,7 @@ def write_synthetic_series(
         model_version: its version.
         device_uid: Device UID of the model in Contributing Equipment; by default name-based from name and
             version, so that it changes whenever the model does.
-        source_images: when `reference` is a virtual grid (`operators.isotropic_grid`), the acquired instance
+        source_images: when `reference` is a virtual grid (`operators.writing.isotropic_grid`), the acquired instance
             each slice references as its Source Image (the virtual instances themselves are never referenced);
             by default each slice references its reference instance.
 

@@ -1,6 +1,6 @@
 """Bring the chosen contrasts' series onto one grid in patient space, and a synthetic volume back onto a series.
 
-`common_grid` resamples each `SeriesVolume` (operators.dicom_volume) onto one
+`common_grid` resamples each `SeriesVolume` (operators.volume.dicom_volume) onto one
 axis-aligned RAS grid, isotropic at `spacing_mm`, that covers the union of the
 volumes' bounding boxes (or the box of one named series): the input that
 `models.data.preprocessing.to_model_grid` expects. Every map between grids
@@ -36,8 +36,8 @@ import numpy as np
 from scipy import ndimage
 
 from models.data.resampling import resample_to_grid
-from operators.dicom_volume import SeriesVolume
 from operators.errors import VolumeError
+from operators.volume.dicom_volume import SeriesVolume
 
 logger = logging.getLogger(__name__)
 

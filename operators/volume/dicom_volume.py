@@ -27,10 +27,10 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.pixels import apply_modality_lut
 
-from operators import dicom_values as values
 from operators.errors import VolumeError
-from operators.series_info import ORIENTATION_TOLERANCE, POSITION_MERGE_MM
-from operators.slice_geometry import ImagePlane, frame_count, has_functional_groups, image_planes, where
+from operators.selection import dicom_values as values
+from operators.selection.series_info import ORIENTATION_TOLERANCE, POSITION_MERGE_MM
+from operators.selection.slice_geometry import ImagePlane, frame_count, has_functional_groups, image_planes, where
 
 logger = logging.getLogger(__name__)
 

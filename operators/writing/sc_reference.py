@@ -22,7 +22,7 @@ from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 
 from operators.errors import VolumeError
-from operators.slice_geometry import image_planes
+from operators.selection.slice_geometry import image_planes
 
 logger = logging.getLogger(__name__)
 

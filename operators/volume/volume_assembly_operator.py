@@ -1,7 +1,7 @@
 """Multi-contrast volume: each chosen series as a volume in patient space, all on one 1 mm RAS grid.
 
-The maths lives in `operators.dicom_volume` (a series to a volume from its
-geometry, classic or Enhanced MR) and `operators.volume_assembly` (common
+The maths lives in `operators.volume.dicom_volume` (a series to a volume from its
+geometry, classic or Enhanced MR) and `operators.volume.volume_assembly` (common
 grid, reference series); the SDK's `DICOMSeriesToVolumeOperator` converts
 only the first selected series, so this operator does all of them. The
 reference series, whose slices the synthetic series will match, is chosen
@@ -16,13 +16,13 @@ import logging
 from monai.deploy.core import Fragment
 from pydicom.dataset import Dataset
 
-from operators import dicom_values as values
-from operators.dicom_volume import series_volume
 from operators.errors import VolumeError
-from operators.series_info import echo_times
+from operators.selection import dicom_values as values
+from operators.selection.series_info import echo_times
 from operators.state_operator import StateOperator
 from operators.study_state import StudyState
-from operators.volume_assembly import choose_reference, common_grid
+from operators.volume.dicom_volume import series_volume
+from operators.volume.volume_assembly import choose_reference, common_grid
 from product.outcome import Outcome
 
 logger = logging.getLogger(__name__)

@@ -17,13 +17,13 @@ from pathlib import Path
 
 from pydicom.dataset import Dataset
 
-from operators.contrast_identification import Contrast, Identification
-from operators.dicom_volume import SeriesVolume, series_volume
 from operators.errors import VolumeError
+from operators.identification.contrast_identification import Contrast, Identification
+from operators.volume.dicom_volume import SeriesVolume, series_volume
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_CLASSIFIER = Path(__file__).resolve().parents[1] / "models" / "contrast-classifier"
+DEFAULT_CLASSIFIER = Path(__file__).resolve().parents[2] / "models" / "contrast-classifier"
 MIN_PROBABILITY = 0.7
 IMAGE_CONFIDENCE_SCALE = 0.6
 

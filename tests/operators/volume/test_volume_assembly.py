@@ -20,9 +20,9 @@ from pydicom.dataset import Dataset
 from pydicom.uid import JPEGLSLossless, RLELossless
 
 from models.data.resampling import resample_to_grid
-from operators.dicom_volume import LPS_TO_RAS, SeriesVolume, series_volume
 from operators.errors import VolumeError
-from operators.volume_assembly import CommonGrid, choose_reference, common_grid, to_reference_geometry
+from operators.volume.dicom_volume import LPS_TO_RAS, SeriesVolume, series_volume
+from operators.volume.volume_assembly import CommonGrid, choose_reference, common_grid, to_reference_geometry
 from product.errors import ProductError
 from simulation.dicom_geometry import SliceStack, partial_volume
 
@@ -247,8 +247,8 @@ def _dual_echo(datasets, early_te=12.0):
 
 
 def test_a_dual_echo_series_is_judged_and_built_by_its_late_echo(simulated_datasets):
-    from operators.series_info import series_info_from_datasets
-    from operators.volume_assembly_operator import latest_echo
+    from operators.selection.series_info import series_info_from_datasets
+    from operators.volume.volume_assembly_operator import latest_echo
 
     single = simulated_datasets["t2"]
     dual = _dual_echo(single)
@@ -263,7 +263,7 @@ def test_a_dual_echo_series_is_judged_and_built_by_its_late_echo(simulated_datas
 
 def test_assembly_uses_the_late_echo_of_a_dual_echo_series_and_says_so(simulated_datasets):
     from operators.study_state import StudyState
-    from operators.volume_assembly_operator import assemble_volumes
+    from operators.volume.volume_assembly_operator import assemble_volumes
 
     dual, t1 = _dual_echo(simulated_datasets["t2"]), simulated_datasets["t1"]
     uids = {"t1": t1[0].SeriesInstanceUID, "t2": dual[0].SeriesInstanceUID}
@@ -418,12 +418,12 @@ CONTRAST_KEYWORDS = (
 
 
 def test_a_series_recognised_by_its_pixels_is_decoded_once(simulated_datasets):
-    from operators.contrast_from_image import identify_from_images
-    from operators.contrast_identification import identify_study
-    from operators.contrast_rules import DEFAULT_RULES
-    from operators.series_info import series_info_from_datasets
+    from operators.identification.contrast_from_image import identify_from_images
+    from operators.identification.contrast_identification import identify_study
+    from operators.identification.contrast_rules import DEFAULT_RULES
+    from operators.selection.series_info import series_info_from_datasets
     from operators.study_state import StudyState
-    from operators.volume_assembly_operator import assemble_volumes
+    from operators.volume.volume_assembly_operator import assemble_volumes
 
     datasets = {}
     for instances in simulated_datasets.values():

@@ -1,6 +1,6 @@
 """DICOM secondary-capture writer: one synthetic series per missing contrast, in the source study.
 
-The writing itself is `operators.sc_writer.write_synthetic_series` (highdicom
+The writing itself is `operators.writing.sc_writer.write_synthetic_series` (highdicom
 `SCImage`, geometry and references of the reference series, burned-in label,
 whole series folder or nothing). Series numbers follow the study's highest
 (this product's own series excluded, so a re-sent study numbers alike), and
@@ -17,10 +17,10 @@ from pathlib import Path
 from monai.deploy.core import Fragment
 from pydicom import dcmread
 
-from operators.isotropic_grid import grid_volume_for_writer, isotropic_reference, nearest_acquired
-from operators.sc_writer import WriterOptions, write_synthetic_series
 from operators.state_operator import StateOperator
 from operators.study_state import OutputSeries, StudyState
+from operators.writing.isotropic_grid import grid_volume_for_writer, isotropic_reference, nearest_acquired
+from operators.writing.sc_writer import WriterOptions, write_synthetic_series
 from product.errors import ProductError
 from product.names import MODEL_NAME
 from product.outcome import Outcome

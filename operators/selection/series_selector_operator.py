@@ -1,6 +1,6 @@
 """MR series selection: the candidate brain MR image series of one study, every other series dropped with a reason.
 
-The rules live in `operators.series_selection` (no Holoscan); this operator
+The rules live in `operators.selection.series_selection` (no Holoscan); this operator
 turns the SDK's `DICOMStudy` objects into `SeriesInfo` summaries, applies the
 rules and starts the run's `StudyState`.
 """
@@ -12,9 +12,9 @@ import time
 
 from monai.deploy.core import Fragment, Operator, OperatorSpec
 
-from operators.dicom_loader_operator import LoadedInput
-from operators.series_info import SeriesInfo, SeriesInfoError, series_info_from_datasets
-from operators.series_selection import SelectionRules, select_series
+from operators.selection.dicom_loader_operator import LoadedInput
+from operators.selection.series_info import SeriesInfo, SeriesInfoError, series_info_from_datasets
+from operators.selection.series_selection import SelectionRules, select_series
 from operators.study_state import SeriesEntry, StudyState
 from product.names import MANUFACTURER
 from product.outcome import Outcome

@@ -7,9 +7,9 @@ import logging
 import pydicom
 import pytest
 
-from operators.contrast_identification import Contrast, choose_per_contrast, identify, identify_study
-from operators.contrast_rules import ContrastRules, NameRule, PhysicsRule
-from operators.series_info import series_info_from_datasets
+from operators.identification.contrast_identification import Contrast, choose_per_contrast, identify, identify_study
+from operators.identification.contrast_rules import ContrastRules, NameRule, PhysicsRule
+from operators.selection.series_info import series_info_from_datasets
 
 T1, T1CE, T2, FLAIR, OTHER = Contrast.T1, Contrast.T1CE, Contrast.T2, Contrast.FLAIR, Contrast.OTHER
 
@@ -298,7 +298,7 @@ def test_identify_uses_the_study_context_for_the_order_rule(series_info):
 
 def test_identification_is_logged_with_the_series_uid(series_info, caplog):
     series = series_info(series_description="t2_tse_tra")
-    with caplog.at_level(logging.INFO, logger="operators.contrast_identification"):
+    with caplog.at_level(logging.INFO, logger="operators.identification.contrast_identification"):
         identify_study([series])
     assert any(series.series_instance_uid in m and "t2" in m for m in caplog.messages)
 

@@ -16,7 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from operators.scenario import CONTRASTS  # noqa: E402
+from operators.identification.scenario import CONTRASTS  # noqa: E402
 
 LEVELS = (0.35, 0.55, 0.75)
 """Slices shown, as fractions of the synthetic volume's extent along the head-foot axis."""

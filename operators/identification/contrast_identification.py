@@ -21,10 +21,10 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from operators import contrast_evidence
-from operators.contrast_rules import DEFAULT_RULES, Contrast, ContrastRules
-from operators.dicom_values import normalise_text
-from operators.series_info import SeriesInfo
+from operators.identification import contrast_evidence
+from operators.identification.contrast_rules import DEFAULT_RULES, Contrast, ContrastRules
+from operators.selection.dicom_values import normalise_text
+from operators.selection.series_info import SeriesInfo
 
 logger = logging.getLogger(__name__)
 

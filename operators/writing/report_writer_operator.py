@@ -11,8 +11,8 @@ from pathlib import Path
 
 from monai.deploy.core import Fragment, Operator, OperatorSpec
 
-from operators.preview import write_preview
 from operators.study_state import StudyState
+from operators.writing.preview import write_preview
 from product.files import write_json
 from product.outcome import Outcome
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 from pydicom.uid import UID, EnhancedMRImageStorage, LegacyConvertedEnhancedMRImageStorage, MRImageStorage
 
-from operators.dicom_values import name_text, normalise_text
-from operators.series_info import SeriesInfo
+from operators.selection.dicom_values import name_text, normalise_text
+from operators.selection.series_info import SeriesInfo
 from product.names import MANUFACTURER, SERIES_DESCRIPTION_PREFIX
 
 logger = logging.getLogger(__name__)
@@ -124,8 +124,8 @@ DEFAULT_EXCLUSIONS: tuple[ExclusionRule, ...] = (
 """Keyword rules in the order they are tried: the first that matches names the drop reason."""
 
 NON_BRAIN_BODY_PARTS = frozenset(
-    "SPINE CSPINE TSPINE LSPINE SSPINE WHOLESPINE CHEST THORAX BREAST HEART ABDOMEN LIVER KIDNEY PELVIS "
-    "PROSTATE HIP KNEE LEG ANKLE FOOT SHOULDER ARM ELBOW WRIST HAND EXTREMITY".split()
+    "SPINE CSPINE TSPINE LSPINE SSPINE WHOLESPINE CHEST THORAX BREAST HEART ABDOMEN LIVER KIDNEY "  # noqa: SIM905 (a word list, not a column)
+    "PELVIS PROSTATE HIP KNEE LEG ANKLE FOOT SHOULDER ARM ELBOW WRIST HAND EXTREMITY".split()
 )
 """Body Part Examined values (PS3.16 CID 4031 style) of studies that are not of the brain."""
 

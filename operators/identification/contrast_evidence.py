@@ -11,9 +11,9 @@ import logging
 import re
 from dataclasses import dataclass
 
-from operators.contrast_rules import Contrast, ContrastRules, PhysicsRule
-from operators.dicom_values import name_text, normalise_text
-from operators.series_info import SeriesInfo
+from operators.identification.contrast_rules import Contrast, ContrastRules, PhysicsRule
+from operators.selection.dicom_values import name_text, normalise_text
+from operators.selection.series_info import SeriesInfo
 
 logger = logging.getLogger(__name__)
 

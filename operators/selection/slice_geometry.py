@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 from pydicom.dataset import Dataset
 
-from operators import dicom_values as values
 from operators.errors import VolumeError
+from operators.selection import dicom_values as values
 
 GEOMETRY = {
     "position": ("ImagePositionPatient", "(0020,0032)", 3, "PlanePositionSequence"),

@@ -20,12 +20,12 @@ import pytest
 from pydicom.datadict import tag_for_keyword
 from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, RLELossless, SecondaryCaptureImageStorage
 
-from operators import sc_writer
-from operators.burned_label import MIN_TEXT_HEIGHT, burn_label, label_box
-from operators.dicom_volume import series_volume
 from operators.errors import VolumeError
-from operators.sc_reference import PATIENT_STUDY_KEYWORDS, reference_grid
-from operators.sc_writer import MAX_STORED_VALUE, WriterOptions, write_synthetic_series
+from operators.volume.dicom_volume import series_volume
+from operators.writing import sc_writer
+from operators.writing.burned_label import MIN_TEXT_HEIGHT, burn_label, label_box
+from operators.writing.sc_reference import PATIENT_STUDY_KEYWORDS, reference_grid
+from operators.writing.sc_writer import MAX_STORED_VALUE, WriterOptions, write_synthetic_series
 from product.errors import ProductError
 from product.names import MANUFACTURER, MODEL_NAME, SERIES_DESCRIPTION_PREFIX
 from tests.operators.conftest import build_mr_datasets, new_uid
@@ -324,7 +324,7 @@ def test_geometry_is_the_reference_slice_for_slice(written_sc, t2):
 
 
 def test_slice_order_is_the_volume_assembly_order(t2):
-    """Contract with `operators.dicom_volume`: slice k of a volume is the same instance for both."""
+    """Contract with `operators.volume.dicom_volume`: slice k of a volume is the same instance for both."""
     shuffled = list(t2)
     random.Random(4).shuffle(shuffled)
     ours = [str(ds.SOPInstanceUID) for ds in reference_grid(shuffled).datasets]
@@ -408,7 +408,7 @@ def test_values_outside_zero_one_are_clipped_with_a_warning(tmp_path, caplog):
     reference = _small(n_slices=2)
     volume = _small_volume(reference)
     volume[0, 0, 0], volume[1, 0, 0] = -0.5, 1.7
-    with caplog.at_level(logging.WARNING, logger="operators.sc_writer"):
+    with caplog.at_level(logging.WARNING, logger="operators.writing.sc_writer"):
         paths = _write(volume, reference, tmp_path, {"t2": reference}, burn_label=False)
     assert any("2 values outside [0, 1]" in r.getMessage() for r in caplog.records)
     pixels = pydicom.dcmread(paths[0]).pixel_array

@@ -1,0 +1,1 @@
+"""Stage 4, synthesis: the model run on the common grid, its output sampled onto the reference series."""
