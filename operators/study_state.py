@@ -14,12 +14,13 @@ import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 from pydicom.dataset import Dataset
 
+from operators.selection.dicom_loader_operator import DuplicateInstance
 from operators.selection.series_info import SeriesInfo
 from operators.volume.dicom_volume import SeriesVolume
 from operators.volume.volume_assembly import CommonGrid
@@ -105,7 +106,7 @@ class StudyState:
     study_instance_uid: str | None = None
     series: dict[str, SeriesEntry] = field(default_factory=dict)
     unreadable: list[tuple[str, str]] = field(default_factory=list)
-    duplicates: list[dict[str, Any]] = field(default_factory=list)
+    duplicates: list[DuplicateInstance] = field(default_factory=list)
     datasets: dict[str, list[Dataset]] = field(default_factory=dict)
     candidates: list[SeriesInfo] = field(default_factory=list)
     unusable: list[tuple[SeriesInfo, str]] = field(default_factory=list)
@@ -166,7 +167,7 @@ class StudyState:
             "study_instance_uid": self.study_instance_uid,
             "series": [entry.as_dict() for entry in self.series.values()],
             "unreadable_files": [{"file": f, "reason": r} for f, r in self.unreadable],
-            "duplicate_instances": list(self.duplicates),
+            "duplicate_instances": [asdict(duplicate) for duplicate in self.duplicates],
             "contrasts_present": {c: self.chosen[c] for c in self.chosen},
             "contrasts_missing": self.missing,
             "contrasts_acquired_unusable": dict(self.acquired_unusable),

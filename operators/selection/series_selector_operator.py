@@ -40,7 +40,7 @@ def _own_output(info: SeriesInfo) -> bool:
 def select_from_loaded(loaded: LoadedInput, rules: SelectionRules = SelectionRules()) -> StudyState:
     """Start the run's state from what the loader read: candidate series kept, the others dropped with a reason."""
     state = StudyState(input_path=str(loaded.input_path), unreadable=list(loaded.unreadable))
-    state.duplicates = [vars(duplicate) for duplicate in loaded.duplicates]
+    state.duplicates = list(loaded.duplicates)
     state.notes.extend(duplicate.note for duplicate in loaded.duplicates if not duplicate.same_pixels)
     infos: list[SeriesInfo] = []
     datasets = {}

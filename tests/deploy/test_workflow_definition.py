@@ -413,7 +413,7 @@ def test_the_export_sends_the_synthesis_output(workflow):
     """The export task sends the files ending in .dcm under the artifact (`IsValidDicomFile`): the app's names do."""
     assert export_input(workflow)["value"] == "{{ context.executions.synthesis.artifacts.env_HOLOSCAN_OUTPUT_PATH }}"
     assert task(workflow, "export-synthetic")["export_destinations"] == [{"name": "ORTHANC"}]
-    assert '.dcm"' in (ROOT / "operators" / "sc_files.py").read_text()
+    assert '.dcm"' in (ROOT / "operators" / "writing" / "sc_files.py").read_text()
 
 
 def _export_conditions(workflow: dict) -> list[str]:
