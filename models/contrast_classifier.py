@@ -16,8 +16,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +76,60 @@ class ContrastClassifierModel:
         slices = torch.from_numpy(volume_slices(volume, affine, self.data))
         p = torch.softmax(self.network(slices), dim=1).mean(dim=0)
         return {c: float(v) for c, v in zip(CLASSES, p)}
+
+
+MIN_PROBABILITY = 0.7
+"""A class is taken only at this probability: the classifier has no "other" class."""
+
+
+@dataclass(frozen=True)
+class ImageCall:
+    """What the pixels say of one series of a study: the contrast (None when unsure), its probability, and why."""
+
+    contrast: str | None
+    probability: float
+    how: str
+
+
+def study_calls(probabilities: list[dict[str, float]], min_probability: float = MIN_PROBABILITY) -> list[ImageCall]:
+    """The node's call for each series of one study, from each series' class probabilities.
+
+    Pixels tell a T1-weighted image well but pre- from post-contrast poorly in absolute terms, while between two
+    T1-weighted series of one study the classifier ranks the post-contrast one as the more enhanced. So every
+    series whose T1 + T1ce probability reaches `min_probability` is T1-weighted; when a study has several, the one
+    with the largest log-odds of T1ce over T1 is the T1ce and the others T1; a lone one goes by the larger of the
+    two. Any other series takes its likeliest class at `min_probability`, or stays unsure.
+    """
+    calls: list[ImageCall | None] = [None] * len(probabilities)
+    t1_family = []
+    for index, p in enumerate(probabilities):
+        best = max(p, key=p.get)
+        if p["t1"] + p["t1ce"] >= min_probability:
+            t1_family.append(index)
+        elif p[best] >= min_probability:
+            calls[index] = ImageCall(best, p[best], "")
+        else:
+            calls[index] = ImageCall(None, p[best], f"needs {min_probability:g}")
+    enhanced = max(t1_family, key=lambda i: enhancement(probabilities[i])) if len(t1_family) > 1 else None
+    for index in t1_family:
+        p = probabilities[index]
+        if enhanced is not None:
+            most = index == enhanced
+            how = (
+                f"T1-weighted by its pixels; the {'most' if most else 'less'} enhanced of {len(t1_family)} such "
+                f"series (log-odds T1ce:T1 {enhancement(p):+.2f})"
+            )
+            calls[index] = ImageCall("t1ce" if most else "t1", p["t1"] + p["t1ce"], how)
+        else:
+            how = "T1-weighted by its pixels; the only such series, pre or post contrast by the likelier"
+            contrast = "t1" if p["t1"] >= p["t1ce"] else "t1ce"
+            calls[index] = ImageCall(contrast, max(p["t1"], p["t1ce"]), how)
+    return [call for call in calls if call is not None]
+
+
+def enhancement(probabilities: dict[str, float]) -> float:
+    """How much more post- than pre-contrast the classifier finds a T1-weighted series: log p(T1ce) - log p(T1)."""
+    return math.log(max(probabilities["t1ce"], 1e-9)) - math.log(max(probabilities["t1"], 1e-9))
 
 
 def _case_examples(case, data: DataConfig) -> list[tuple[np.ndarray, int]]:
@@ -142,6 +198,28 @@ def accuracy_per_geometry(network: ContrastClassifier, studies: dict[str, np.nda
     return result
 
 
+def study_decisions(network: ContrastClassifier, studies: dict[str, np.ndarray]) -> dict:
+    """What the node decides for each series of each held-out study (`study_calls` over the study's series, as
+    `operators.identification.contrast_from_image` calls them when no tag says anything): accuracy per class, per
+    acquisition geometry and per class and geometry, with the counts. An unsure call counts as wrong."""
+    x, y, v = studies["slices"].astype(np.float32), studies["labels"], studies["volumes"]
+    network.eval()
+    with torch.no_grad():
+        p = torch.softmax(network(torch.from_numpy(x)), dim=1).numpy()
+    volume_ids = np.unique(v)
+    study_of = volume_ids // len(CLASSES)  # `classifier_studies.build` stores each study's four series in a row
+    right: dict[str, list[bool]] = {}
+    for study in np.unique(study_of):
+        members = volume_ids[study_of == study]
+        probabilities = [dict(zip(CLASSES, p[v == m].mean(axis=0).tolist())) for m in members]
+        for member, call in zip(members, study_calls(probabilities)):
+            truth = CLASSES[int(y[v == member][0])]
+            geometry = str(studies["geometries"][member])
+            for key in (f"class {truth}", f"geometry {geometry}", f"{truth} {geometry}", "all"):
+                right.setdefault(key, []).append(call.contrast == truth)
+    return {key: {"series": len(r), "accuracy": round(float(np.mean(r)), 3)} for key, r in sorted(right.items())}
+
+
 def _with_studies(x, y, v, studies: dict[str, np.ndarray] | None):
     if studies is None:
         return x, y, v
@@ -184,8 +262,7 @@ def train(
             logger.info("step %d: cross-entropy %.4f", step + 1, float(loss))
     metrics = volume_accuracy(network, tx, ty, tv)
     if studies_test:
-        metrics["simulated_dicom_studies"] = accuracy_per_geometry(network, load_examples(studies_test))
-        metrics["simulated_dicom_studies"]["files"] = [path.name for path in studies_test]
+        metrics["simulated_dicom_studies"] = studies_metrics(network, studies_test)
     metrics.update(
         test_subjects=split["test"],
         train_subjects=len(split["train"]),
@@ -199,17 +276,51 @@ def train(
     return metrics
 
 
+def studies_metrics(network: ContrastClassifier, paths: list[Path]) -> dict:
+    """Held-out simulated DICOM studies: each volume's own argmax (`accuracy_per_geometry`) and the node's call
+    for each series, study by study (`study_decisions`)."""
+    studies = load_examples(paths)
+    metrics = accuracy_per_geometry(network, studies)
+    metrics["node_decisions"] = study_decisions(network, studies)
+    metrics["files"] = [path.name for path in paths]
+    return metrics
+
+
+def evaluate_studies(folder: Path, paths: list[Path]) -> dict:
+    """Re-measure a trained classifier on held-out studies; `metrics.json` keeps its other entries."""
+    model = ContrastClassifierModel.load(folder)
+    metrics = json.loads((folder / METRICS).read_text())
+    previous = metrics.get("simulated_dicom_studies", {})
+    metrics["simulated_dicom_studies"] = studies_metrics(model.network, paths)
+    for key in ("subjects",):
+        if key in previous:
+            metrics["simulated_dicom_studies"][key] = previous[key]
+    (folder / METRICS).write_text(json.dumps(metrics, indent=1))
+    return metrics
+
+
 def main(argv: list[str] | None = None) -> int:
     ensure_stack_size()
     parser = argparse.ArgumentParser(prog="python -m models.contrast_classifier", description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True, help="BraTS-layout folder")
-    parser.add_argument("--split", type=Path, required=True, help="split.json (train and test subjects)")
+    parser.add_argument("--data", type=Path, help="BraTS-layout folder (training)")
+    parser.add_argument("--split", type=Path, help="split.json (train and test subjects; training)")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--studies-train", type=Path, nargs="+", help="examples of simulated DICOM studies to train on")
     parser.add_argument("--studies-test", type=Path, nargs="+", help="held-out examples of simulated DICOM studies")
+    parser.add_argument(
+        "--evaluate-only", action="store_true", help="re-measure the classifier in --out on --studies-test, no training"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.evaluate_only:
+        if not args.studies_test:
+            parser.error("--evaluate-only needs --studies-test")
+        metrics = evaluate_studies(args.out, args.studies_test)["simulated_dicom_studies"]
+        print(json.dumps(metrics["node_decisions"], indent=1))
+        return 0
+    if args.data is None or args.split is None:
+        parser.error("training needs --data and --split")
     split = json.loads(args.split.read_text())
     metrics = train(
         args.data, split, args.out, args.steps, studies_train=args.studies_train, studies_test=args.studies_test

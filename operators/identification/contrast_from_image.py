@@ -11,12 +11,12 @@ its tags wins over one recognised by its pixels when both claim a contrast.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 from pathlib import Path
 
 from pydicom.dataset import Dataset
 
+from models.contrast_classifier import MIN_PROBABILITY, ContrastClassifierModel, study_calls
 from operators.errors import VolumeError
 from operators.identification.contrast_identification import Contrast, Identification
 from operators.volume.dicom_volume import SeriesVolume, series_volume
@@ -24,7 +24,6 @@ from operators.volume.dicom_volume import SeriesVolume, series_volume
 logger = logging.getLogger(__name__)
 
 DEFAULT_CLASSIFIER = Path(__file__).resolve().parents[2] / "models" / "contrast-classifier"
-MIN_PROBABILITY = 0.7
 IMAGE_CONFIDENCE_SCALE = 0.6
 
 _loaded: dict[str, object] = {}
@@ -33,8 +32,6 @@ _lock = threading.Lock()
 
 def load_classifier(folder: Path = DEFAULT_CLASSIFIER):
     """The classifier of `folder`, loaded once per process."""
-    from models.contrast_classifier import ContrastClassifierModel
-
     key = str(Path(folder).resolve())
     with _lock:
         if key not in _loaded:
@@ -73,56 +70,29 @@ def identify_from_images(
 ) -> list[Identification]:
     """The classifier's answers for series the tags left undecided (`needs_image_check`), others unchanged.
 
-    A class is taken at `min_probability`. Pixels tell a T1-weighted image well but pre- from post-contrast poorly
-    in absolute terms, while between two T1-weighted series of one study the classifier ranks the post-contrast
-    one as the more enhanced (23 of 24 held-out simulated studies, every vendor, whole head and skull-stripped:
-    models/contrast-classifier/README.md). So every series whose T1 + T1ce probability reaches `min_probability`
-    is T1-weighted; when a study has several, the one with the largest log-odds of T1ce over T1 is the T1ce and
-    the others T1; a lone one goes by the larger of the two. Returns a new list in the same order.
-
-    Each volume built for the classifier is put in `built` (by SeriesInstanceUID) when given, so that volume
-    assembly does not decode the series a second time.
+    The study's series are called together (`models.contrast_classifier.study_calls`): between two T1-weighted
+    series the more enhanced is the T1ce (23 of 24 held-out simulated studies: models/contrast-classifier/).
+    Returns a new list in the same order. Each volume built for the classifier is put in `built` (by
+    SeriesInstanceUID) when given, so that volume assembly does not decode the series a second time.
     """
     built = {} if built is None else built
     result = list(idents)
-    t1_family: list[tuple[int, dict[str, float]]] = []
+    looked_at: list[tuple[int, dict[str, float]]] = []
     for index, ident in enumerate(idents):
-        if not needs_image_check(ident):
+        if needs_image_check(ident):
+            uid = ident.series.series_instance_uid
+            probabilities = _probabilities(ident, datasets[uid], classifier_folder, built)
+            if probabilities is not None:
+                looked_at.append((index, probabilities))
+    calls = study_calls([p for _, p in looked_at], min_probability)
+    for (index, probabilities), call in zip(looked_at, calls):
+        ranked = _ranked(probabilities)
+        if call.contrast is None:
+            idents[index].evidence.append(f"image classifier unsure ({ranked}; {call.how})")
             continue
-        uid = ident.series.series_instance_uid
-        probabilities = _probabilities(ident, datasets[uid], classifier_folder, built)
-        if probabilities is None:
-            continue
-        best = max(probabilities, key=probabilities.get)
-        if probabilities["t1"] + probabilities["t1ce"] >= min_probability:
-            t1_family.append((index, probabilities))
-        elif probabilities[best] >= min_probability:
-            result[index] = _identified(
-                ident, best, probabilities[best], [f"no tag evidence; image classifier: {_ranked(probabilities)}"]
-            )
-        else:
-            ident.evidence.append(f"image classifier unsure ({_ranked(probabilities)}; needs {min_probability:g})")
-    enhanced = max(t1_family, key=lambda item: _enhancement(item[1]))[0] if len(t1_family) > 1 else None
-    for index, probabilities in t1_family:
-        p = probabilities["t1"] + probabilities["t1ce"]
-        if enhanced is not None:
-            contrast = "t1ce" if index == enhanced else "t1"
-            how = (
-                f"T1-weighted by its pixels; the {'most' if index == enhanced else 'less'} enhanced of "
-                f"{len(t1_family)} such series (log-odds T1ce:T1 {_enhancement(probabilities):+.2f})"
-            )
-        else:
-            contrast = "t1" if probabilities["t1"] >= probabilities["t1ce"] else "t1ce"
-            how = "T1-weighted by its pixels; the only such series, pre or post contrast by the likelier"
-            p = max(probabilities["t1"], probabilities["t1ce"])
-        evidence = [f"no tag evidence; image classifier: {_ranked(probabilities)}; {how}"]
-        result[index] = _identified(idents[index], contrast, p, evidence)
+        evidence = f"no tag evidence; image classifier: {ranked}" + (f"; {call.how}" if call.how else "")
+        result[index] = _identified(idents[index], call.contrast, call.probability, [evidence])
     return result
-
-
-def _enhancement(probabilities: dict[str, float]) -> float:
-    """How much more post- than pre-contrast the classifier finds a T1-weighted series: log p(T1ce) - log p(T1)."""
-    return math.log(max(probabilities["t1ce"], 1e-9)) - math.log(max(probabilities["t1"], 1e-9))
 
 
 def _identified(ident: Identification, contrast: str, p: float, evidence: list[str]) -> Identification:

@@ -1,0 +1,42 @@
+"""How the node reads a study's series from the image classifier's probabilities alone (no tag evidence)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from models.contrast_classifier import CLASSES, ContrastClassifier, study_calls, study_decisions
+
+
+def _p(t1: float, t1ce: float, t2: float, flair: float) -> dict[str, float]:
+    return {"t1": t1, "t1ce": t1ce, "t2": t2, "flair": flair}
+
+
+def test_of_two_t1_weighted_series_the_more_enhanced_is_the_t1ce():
+    calls = study_calls([_p(0.6, 0.3, 0.05, 0.05), _p(0.55, 0.4, 0.03, 0.02), _p(0.0, 0.0, 0.9, 0.1)])
+    assert [c.contrast for c in calls] == ["t1", "t1ce", "t2"]
+    assert "the most enhanced of 2" in calls[1].how and "less enhanced" in calls[0].how
+    assert abs(calls[1].probability - 0.95) < 1e-9
+
+
+def test_a_lone_t1_weighted_series_goes_by_the_likelier_and_an_unsure_one_is_left_open():
+    calls = study_calls([_p(0.3, 0.6, 0.05, 0.05), _p(0.2, 0.2, 0.35, 0.25)])
+    assert (calls[0].contrast, calls[0].probability) == ("t1ce", 0.6) and "the only such series" in calls[0].how
+    assert calls[1].contrast is None and "needs 0.7" in calls[1].how
+
+
+def test_study_decisions_count_each_series_once_per_class_and_geometry():
+    """Two studies of four series; a network that scores every slice alike calls all series of a study T1-family
+    or not, so the counts, not the accuracy, are what this checks."""
+    rng = np.random.default_rng(0)
+    slices = rng.uniform(-1, 1, size=(16, 1, 64, 64)).astype(np.float16)
+    studies = {
+        "slices": slices,
+        "labels": np.repeat(np.tile(np.arange(len(CLASSES)), 2), 2),
+        "volumes": np.repeat(np.arange(8), 2),
+        "geometries": np.array(["3D sagittal", "3D sagittal", "2D axial", "2D axial"] * 2),
+    }
+    result = study_decisions(ContrastClassifier(), studies)
+    assert result["all"]["series"] == 8
+    assert {k: v["series"] for k, v in result.items() if k.startswith("class ")} == {f"class {c}": 2 for c in CLASSES}
+    assert result["geometry 3D sagittal"]["series"] == 4 and result["t1ce 3D sagittal"]["series"] == 2
+    assert all(0.0 <= v["accuracy"] <= 1.0 for v in result.values())
