@@ -201,7 +201,8 @@ def accuracy_per_geometry(network: ContrastClassifier, studies: dict[str, np.nda
 def study_decisions(network: ContrastClassifier, studies: dict[str, np.ndarray]) -> dict:
     """What the node decides for each series of each held-out study (`study_calls` over the study's series, as
     `operators.identification.contrast_from_image` calls them when no tag says anything): accuracy per class, per
-    acquisition geometry and per class and geometry, with the counts. An unsure call counts as wrong."""
+    acquisition geometry, per class and geometry, per vendor and per head (whole or skull-stripped), with the
+    counts. An unsure call counts as wrong."""
     x, y, v = studies["slices"].astype(np.float32), studies["labels"], studies["volumes"]
     network.eval()
     with torch.no_grad():
@@ -215,7 +216,8 @@ def study_decisions(network: ContrastClassifier, studies: dict[str, np.ndarray])
         for member, call in zip(members, study_calls(probabilities)):
             truth = CLASSES[int(y[v == member][0])]
             geometry = str(studies["geometries"][member])
-            for key in (f"class {truth}", f"geometry {geometry}", f"{truth} {geometry}", "all"):
+            vendor, head = str(studies["vendors"][member]), str(studies["heads"][member])
+            for key in (f"class {truth}", f"geometry {geometry}", f"{truth} {geometry}", "all", vendor, head):
                 right.setdefault(key, []).append(call.contrast == truth)
     return {key: {"series": len(r), "accuracy": round(float(np.mean(r)), 3)} for key, r in sorted(right.items())}
 

@@ -34,9 +34,12 @@ def test_study_decisions_count_each_series_once_per_class_and_geometry():
         "labels": np.repeat(np.tile(np.arange(len(CLASSES)), 2), 2),
         "volumes": np.repeat(np.arange(8), 2),
         "geometries": np.array(["3D sagittal", "3D sagittal", "2D axial", "2D axial"] * 2),
+        "vendors": np.array(["ge"] * 4 + ["canon"] * 4),
+        "heads": np.array(["whole head"] * 8),
     }
     result = study_decisions(ContrastClassifier(), studies)
     assert result["all"]["series"] == 8
     assert {k: v["series"] for k, v in result.items() if k.startswith("class ")} == {f"class {c}": 2 for c in CLASSES}
     assert result["geometry 3D sagittal"]["series"] == 4 and result["t1ce 3D sagittal"]["series"] == 2
+    assert result["ge"]["series"] == result["canon"]["series"] == 4 and result["whole head"]["series"] == 8
     assert all(0.0 <= v["accuracy"] <= 1.0 for v in result.values())
