@@ -7,8 +7,6 @@ Small headers built in code cover the faults and the UID rules.
 
 from __future__ import annotations
 
-import copy
-import logging
 import random
 import shutil
 import subprocess
@@ -17,21 +15,22 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from pydicom.datadict import tag_for_keyword
-from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, RLELossless, SecondaryCaptureImageStorage
+from pydicom.uid import MRImageStorage, RLELossless, SecondaryCaptureImageStorage
 
-from operators.errors import VolumeError
 from operators.volume.dicom_volume import series_volume
-from operators.writing import sc_writer
 from operators.writing.burned_label import MIN_TEXT_HEIGHT, burn_label, label_box
-from operators.writing.sc_reference import PATIENT_STUDY_KEYWORDS, reference_grid
+from operators.writing.sc_reference import reference_grid
 from operators.writing.sc_writer import MAX_STORED_VALUE, WriterOptions, write_synthetic_series
-from product.errors import ProductError
 from product.names import MANUFACTURER, MODEL_NAME, SERIES_DESCRIPTION_PREFIX
-from tests.operators.conftest import build_mr_datasets, new_uid
+from tests.operators.conftest import new_uid
+from tests.operators.writing.sc_writer_inputs import (
+    DEVICE_UID,
+    series_uids,
+    small_reference,
+    small_volume,
+    write_t1ce,
+)
 
-MODEL = {"model_name": "MSG-LDM", "model_version": "0.1.0"}
-DEVICE_UID = "2.25.1234567890"
 PATIENT_STUDY = (
     "StudyInstanceUID",
     "PatientName",
@@ -70,25 +69,10 @@ def volume(t2) -> np.ndarray:
     return stack / stack.max()
 
 
-def _write(volume, reference, out, sources, **options):
-    series_number = options.pop("series_number", 901)
-    return write_synthetic_series(
-        volume,
-        reference,
-        "t1ce",
-        out,
-        WriterOptions(**options),
-        series_number=series_number,
-        source_series=sources,
-        device_uid=DEVICE_UID,
-        **MODEL,
-    )
-
-
 @pytest.fixture(scope="module")
 def written_sc(tmp_path_factory, volume, t2, sources) -> list[pydicom.Dataset]:
     """Secondary Capture, label burned, uid_seed "seed-a"; the reference passed in reverse order."""
-    paths = _write(volume, t2[::-1], tmp_path_factory.mktemp("sc"), sources, uid_seed="seed-a")
+    paths = write_t1ce(volume, t2[::-1], tmp_path_factory.mktemp("sc"), sources, uid_seed="seed-a")
     return [pydicom.dcmread(p) for p in paths]
 
 
@@ -96,18 +80,8 @@ def written_sc(tmp_path_factory, volume, t2, sources) -> list[pydicom.Dataset]:
 def written_mr(tmp_path_factory, volume, t2, sources) -> list[pydicom.Dataset]:
     """Derived MR Image Storage in RLE Lossless, no label."""
     out = tmp_path_factory.mktemp("mr")
-    paths = _write(volume, t2, out, sources, sop_class="mr", transfer_syntax_uid=RLELossless, burn_label=False)
+    paths = write_t1ce(volume, t2, out, sources, sop_class="mr", transfer_syntax_uid=RLELossless, burn_label=False)
     return [pydicom.dcmread(p) for p in paths]
-
-
-def _small(n_slices=5, rows=40, columns=48, **tags) -> list[pydicom.Dataset]:
-    tags = {"FrameOfReferenceUID": "1.2.826.0.1.3680043.10.3.1", "PatientName": "TEST^ONE", "PatientID": "P1", **tags}
-    return build_mr_datasets(n_slices=n_slices, spacing=4.0, Rows=rows, Columns=columns, **tags)
-
-
-def _small_volume(reference, seed=0) -> np.ndarray:
-    shape = (int(reference[0].Columns), int(reference[0].Rows), len(reference))
-    return np.random.default_rng(seed).uniform(0.1, 0.9, shape).astype(np.float32)
 
 
 def _quantised(volume: np.ndarray, k: int) -> np.ndarray:
@@ -194,30 +168,26 @@ def test_series_and_instance_uids_are_new(written_sc, sources):
     assert all(ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID for ds in written_sc)
 
 
-def _uids(paths) -> list[tuple[str, str]]:
-    return [(str(d.SeriesInstanceUID), str(d.SOPInstanceUID)) for d in map(pydicom.dcmread, paths)]
-
-
 def test_uids_are_deterministic_for_a_seed_and_differ_for_another(tmp_path):
-    reference = _small()
-    volume = _small_volume(reference)
+    reference = small_reference()
+    volume = small_volume(reference)
     sources = {"t2": reference}
-    first = _uids(_write(volume, reference, tmp_path / "a", sources, uid_seed="seed-a"))
-    again = _uids(_write(volume, list(reversed(reference)), tmp_path / "b", sources, uid_seed="seed-a"))
-    other = _uids(_write(volume, reference, tmp_path / "c", sources, uid_seed="seed-b"))
-    random_1 = _uids(_write(volume, reference, tmp_path / "d", sources))
-    random_2 = _uids(_write(volume, reference, tmp_path / "e", sources))
+    first = series_uids(write_t1ce(volume, reference, tmp_path / "a", sources, uid_seed="seed-a"))
+    again = series_uids(write_t1ce(volume, list(reversed(reference)), tmp_path / "b", sources, uid_seed="seed-a"))
+    other = series_uids(write_t1ce(volume, reference, tmp_path / "c", sources, uid_seed="seed-b"))
+    random_1 = series_uids(write_t1ce(volume, reference, tmp_path / "d", sources))
+    random_2 = series_uids(write_t1ce(volume, reference, tmp_path / "e", sources))
     assert first == again
     assert not {u for pair in first for u in pair} & {u for pair in other for u in pair}
     assert not {u for pair in random_1 for u in pair} & {u for pair in random_2 for u in pair}
 
 
-def test_changed_inputs_or_model_give_new_uids(tmp_path):
-    reference = _small()
-    volume = _small_volume(reference)
-    base = _uids(_write(volume, reference, tmp_path / "a", {"t2": reference}, uid_seed="s"))[0][0]
-    more_sources = {"t2": reference, "t1": _small(SeriesInstanceUID=new_uid())}
-    assert _uids(_write(volume, reference, tmp_path / "b", more_sources, uid_seed="s"))[0][0] != base
+def test_changed_inputs_or_model_give_newseries_uids(tmp_path):
+    reference = small_reference()
+    volume = small_volume(reference)
+    base = series_uids(write_t1ce(volume, reference, tmp_path / "a", {"t2": reference}, uid_seed="s"))[0][0]
+    more_sources = {"t2": reference, "t1": small_reference(SeriesInstanceUID=new_uid())}
+    assert series_uids(write_t1ce(volume, reference, tmp_path / "b", more_sources, uid_seed="s"))[0][0] != base
     newer = write_synthetic_series(
         volume,
         reference,
@@ -229,7 +199,7 @@ def test_changed_inputs_or_model_give_new_uids(tmp_path):
         model_name="MSG-LDM",
         model_version="0.2.0",
     )
-    assert _uids(newer)[0][0] != base
+    assert series_uids(newer)[0][0] != base
 
 
 def test_labelled_synthetic_and_derived(written_sc):
@@ -268,8 +238,8 @@ def test_contributing_equipment_names_the_model_with_its_device_uid(written_sc, 
 
 
 def test_default_device_uid_changes_with_the_model_version(tmp_path):
-    reference = _small()
-    volume = _small_volume(reference)
+    reference = small_reference()
+    volume = small_volume(reference)
     device = {}
     for version in ("0.1.0", "0.2.0"):
         path = write_synthetic_series(
@@ -332,11 +302,11 @@ def test_slice_order_is_the_volume_assembly_order(t2):
 
 
 def test_slices_are_sorted_along_the_normal_whatever_the_input_order(tmp_path):
-    reference = _small(n_slices=6)
+    reference = small_reference(n_slices=6)
     shuffled = [reference[i] for i in (3, 0, 5, 1, 4, 2)]
     volume = np.zeros((48, 40, 6), dtype=np.float32)
     volume[:] = np.arange(6) / 10  # slice k holds k / 10
-    paths = _write(volume, shuffled, tmp_path, {"t2": reference}, burn_label=False)
+    paths = write_t1ce(volume, shuffled, tmp_path, {"t2": reference}, burn_label=False)
     for k, ds in enumerate(map(pydicom.dcmread, paths)):
         assert ds.SourceImageSequence[0].ReferencedSOPInstanceUID == reference[k].SOPInstanceUID
         assert list(ds.ImagePositionPatient) == list(reference[k].ImagePositionPatient)
@@ -376,154 +346,3 @@ def test_mr_sop_class_is_a_derived_mr_image(written_mr, t2):
         assert "ConversionType" not in ds and "DateOfSecondaryCapture" not in ds
         assert ds.PatientPosition == t2[0].PatientPosition
         assert ds.SeriesDescription.startswith("SYNTHETIC ") and ds.ImageComments.startswith("SYNTHETIC IMAGE")
-
-
-# --- faults ---------------------------------------------------------------------------------------------------------
-
-
-def test_wrong_volume_shape_names_both_shapes_and_the_series(tmp_path):
-    reference = _small()
-    with pytest.raises(VolumeError) as caught:
-        _write(np.zeros((40, 48, 5), np.float32), reference, tmp_path, {"t2": reference})
-    message = str(caught.value)
-    assert "(40, 48, 5)" in message and "(48, 40, 5)" in message and reference[0].SeriesInstanceUID in message
-    assert isinstance(caught.value, ValueError) and isinstance(caught.value, ProductError)
-    assert not list(tmp_path.iterdir())
-
-
-@pytest.mark.parametrize(
-    "keyword", ["ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "FrameOfReferenceUID", "Rows"]
-)
-def test_reference_without_geometry_names_the_tag(tmp_path, keyword):
-    reference = _small()
-    volume = _small_volume(reference)
-    broken = copy.deepcopy(reference)
-    delattr(broken[2], keyword)
-    tag = tag_for_keyword(keyword)
-    with pytest.raises(VolumeError, match=rf"{keyword} \({tag >> 16:04X},{tag & 0xFFFF:04X}\)"):
-        _write(volume, broken, tmp_path, {"t2": reference})
-
-
-def test_values_outside_zero_one_are_clipped_with_a_warning(tmp_path, caplog):
-    reference = _small(n_slices=2)
-    volume = _small_volume(reference)
-    volume[0, 0, 0], volume[1, 0, 0] = -0.5, 1.7
-    with caplog.at_level(logging.WARNING, logger="operators.writing.sc_writer"):
-        paths = _write(volume, reference, tmp_path, {"t2": reference}, burn_label=False)
-    assert any("2 values outside [0, 1]" in r.getMessage() for r in caplog.records)
-    pixels = pydicom.dcmread(paths[0]).pixel_array
-    assert (pixels[0, 0], pixels[0, 1]) == (0, MAX_STORED_VALUE)
-
-
-def test_nan_values_are_refused(tmp_path):
-    reference = _small()
-    volume = _small_volume(reference)
-    volume[3, 3, 3] = np.nan
-    with pytest.raises(VolumeError, match="1 NaN"):
-        _write(volume, reference, tmp_path, {"t2": reference})
-
-
-def test_sources_of_another_study_are_refused(tmp_path):
-    reference = _small()
-    other = _small(SeriesInstanceUID=new_uid(), StudyInstanceUID="1.2.826.0.1.3680043.10.1.999")
-    with pytest.raises(ValueError, match="study"):
-        _write(_small_volume(reference), reference, tmp_path, {"t2": reference, "t1": other})
-
-
-@pytest.mark.parametrize(
-    "options",
-    [{"sop_class": "ct"}, {"transfer_syntax_uid": "1.2.840.10008.1.2.4.50"}, {"label_corner": "middle"}],
-)
-def test_bad_options_are_refused(options):
-    with pytest.raises(ValueError, match=next(iter(options))):
-        WriterOptions(**options)
-
-
-@pytest.mark.parametrize("series_number", [-1, 2**31, "901", True])
-def test_bad_series_number_is_refused(tmp_path, series_number):
-    reference = _small()
-    with pytest.raises(ValueError, match="series_number"):
-        _write(_small_volume(reference), reference, tmp_path, {"t2": reference}, series_number=series_number)
-
-
-def test_synthetic_data_attribute_on_request_only(tmp_path):
-    reference = _small(n_slices=2)
-    volume = _small_volume(reference)
-    plain = pydicom.dcmread(_write(volume, reference, tmp_path / "a", {"t2": reference})[0])
-    marked = pydicom.dcmread(
-        _write(volume, reference, tmp_path / "b", {"t2": reference}, synthetic_data_attribute=True)[0]
-    )
-    assert "SyntheticData" not in plain
-    assert marked.SyntheticData == "YES"  # (0008,001C), SOP Common Module
-
-
-def test_unknown_contrast_is_refused(tmp_path):
-    reference = _small()
-    with pytest.raises(ValueError, match="stir"):
-        write_synthetic_series(
-            _small_volume(reference),
-            reference,
-            "stir",
-            tmp_path,
-            WriterOptions(),
-            series_number=1,
-            source_series={},
-            **MODEL,
-        )
-
-
-# --- files on disk --------------------------------------------------------------------------------------------------
-
-
-def test_files_go_into_one_series_folder_and_a_rewrite_replaces_it(tmp_path):
-    reference = _small()
-    volume = _small_volume(reference)
-    first = _write(volume, reference, tmp_path, {"t2": reference}, uid_seed="a")
-    assert [p.name for p in first] == [f"IM_{n:04d}.dcm" for n in range(1, 6)]
-    assert {p.parent for p in first} == {tmp_path / "901_T1CE"}
-    first_series = _uids(first)[0][0]
-    second = _write(volume, reference, tmp_path, {"t2": reference}, uid_seed="b")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["901_T1CE"]
-    assert sorted((tmp_path / "901_T1CE").iterdir()) == second
-    assert {series for series, _ in _uids(second)} == {_uids(second)[0][0]} != {first_series}
-
-
-def test_a_failure_midway_leaves_the_previous_series_and_no_partial_one(tmp_path, monkeypatch):
-    reference = _small()
-    volume = _small_volume(reference)
-    before = _write(volume, reference, tmp_path, {"t2": reference}, uid_seed="a")
-    series_before = pydicom.dcmread(before[0]).SeriesInstanceUID
-    real, calls = sc_writer._instance, []
-
-    def failing(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 3:
-            raise OSError("disk full")
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(sc_writer, "_instance", failing)
-    with pytest.raises(OSError, match="disk full"):
-        _write(volume, reference, tmp_path, {"t2": reference}, uid_seed="b")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["901_T1CE"]  # no hidden .partial folder left
-    assert [pydicom.dcmread(p).SeriesInstanceUID for p in sorted((tmp_path / "901_T1CE").iterdir())] == [
-        series_before
-    ] * 5
-
-
-def test_one_info_line_per_series_without_patient_names(tmp_path, caplog):
-    reference = _small()
-    with caplog.at_level(logging.INFO):
-        paths = _write(_small_volume(reference), reference, tmp_path, {"t2": reference})
-    ours = [r for r in caplog.records if r.name.startswith("operators.") and r.levelno == logging.INFO]
-    assert len(ours) == 1
-    series_uid = pydicom.dcmread(paths[0]).SeriesInstanceUID
-    assert series_uid in ours[0].getMessage() and "5 instances" in ours[0].getMessage()
-    assert "TEST" not in ours[0].getMessage()
-
-
-def test_patient_study_keywords_are_dicom_keywords():
-    assert all(tag_for_keyword(k) is not None for k in PATIENT_STUDY_KEYWORDS)
-
-
-def test_explicit_vr_little_endian_is_the_default():
-    assert WriterOptions().transfer_syntax_uid == ExplicitVRLittleEndian
