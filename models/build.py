@@ -8,6 +8,7 @@ from monai.networks.schedulers import DDIMScheduler, DDPMScheduler
 from models.config import DiffusionConfig, ModelConfig
 from models.diffusion.residual import residual_condition_channels
 from models.networks.autoencoder import VQAutoencoder
+from models.networks.guided_mean import StructureGuidedMean
 from models.networks.kl_autoencoder import KLAutoencoder
 from models.networks.regression_unet import RegressionMean
 from models.networks.structure_mean import StructureMeanNetwork
@@ -61,24 +62,45 @@ def build_mean_network(config: ModelConfig) -> StructureMeanNetwork:
     return StructureMeanNetwork(**_structure_arguments(config))
 
 
-def build_residual_mean(config: ModelConfig) -> StructureMeanNetwork | RegressionMean:
-    """What the residual diffusion refines: the mean network, or (ablation) the regression U-Net."""
-    if config.diffusion.mean_source == "regression":
+def build_guided_mean(config: ModelConfig) -> StructureGuidedMean:
+    """The structure-guided U-Net (`diffusion.mean_source: guided`)."""
+    return StructureGuidedMean(build_structure_network(config), len(config.contrasts))
+
+
+ResidualMean = StructureMeanNetwork | StructureGuidedMean | RegressionMean
+
+
+def build_residual_mean(config: ModelConfig) -> ResidualMean:
+    """What the residual diffusion refines: the mean network, the structure-guided U-Net, or (ablations) a plain
+    U-Net regression with a zero structure map."""
+    source = config.diffusion.mean_source
+    if source in ("regression", "unguided"):
         return RegressionMean(len(config.contrasts), config.structure.structure_channels)
+    if source == "guided":
+        return build_guided_mean(config)
     return build_mean_network(config)
 
 
-def load_residual_mean(config: ModelConfig, state: dict) -> StructureMeanNetwork | RegressionMean:
-    """The residual diffusion's mean with its weights (a regression U-Net's own keys, or the mean network's)."""
+def load_residual_mean(config: ModelConfig, state: dict) -> ResidualMean:
+    """The residual diffusion's mean with its weights (a regression U-Net's own keys, or the whole module's)."""
     mean = build_residual_mean(config)
     target = mean.network if isinstance(mean, RegressionMean) else mean
     target.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     return mean.eval()
 
 
+MEAN_STAGES = {
+    "structure": ("mean", "structure"),
+    "guided": ("guided", "network"),
+    "unguided": ("unguided", "network"),
+    "regression": ("regression", "regression"),
+}
+"""mean_source -> (training stage, weights key) of the residual diffusion's mean."""
+
+
 def residual_mean_stage(config: ModelConfig) -> tuple[str, str]:
     """(training stage, weights key) of the residual diffusion's mean."""
-    return ("regression", "regression") if config.diffusion.mean_source == "regression" else ("mean", "structure")
+    return MEAN_STAGES[config.diffusion.mean_source]
 
 
 def condition_channels(config: ModelConfig) -> int:

@@ -114,8 +114,13 @@ class DiffusionConfig:
     bank_patterns: int = 2
     bank_slice_stride: int = 2
     mean_source: str = "structure"
-    """Residual kind: the mean refined, "structure" (MSG-LDM) or "regression" (the ablation without the structure
-    path: the fair regression U-Net as the mean, a zero structure map)."""
+    """Residual kind: the mean refined. "structure": the structure network's own decoders (MSG-LDM's mean as
+    first built); "guided": the structure-guided U-Net (models/networks/guided_mean.py), the regression
+    fine-tuned with the structure pyramid added; "unguided": its ablation twin, the same U-Net fine-tuned the
+    same way without the structure (zero structure map); "regression": the fair regression itself."""
+
+
+MEAN_SOURCES = ("structure", "guided", "unguided", "regression")
 
 
 @dataclass(frozen=True)
@@ -167,6 +172,10 @@ class TrainingConfig:
     diffusion: StageTraining = field(default_factory=lambda: StageTraining(steps=6000, batch_size=32, ema_decay=0.999))
     regression: StageTraining = field(default_factory=lambda: StageTraining(steps=3000, batch_size=16))
     mean: StageTraining = field(default_factory=lambda: StageTraining(steps=3000, batch_size=6))
+    guided: StageTraining = field(default_factory=lambda: StageTraining(steps=2000, batch_size=6))
+    """The structure-guided mean's fine-tuning from the finished regression and mean."""
+    unguided: StageTraining = field(default_factory=lambda: StageTraining(steps=2000, batch_size=6))
+    """Its twin's, from the same regression without the structure: the same recipe, at least the same CPU time."""
     disc_start: int = 500
     seed: int = 0
     validation_fraction: float = 0.15
@@ -232,6 +241,8 @@ _NESTED: dict[tuple[str, str], type] = {
     ("TrainingConfig", "diffusion"): StageTraining,
     ("TrainingConfig", "regression"): StageTraining,
     ("TrainingConfig", "mean"): StageTraining,
+    ("TrainingConfig", "guided"): StageTraining,
+    ("TrainingConfig", "unguided"): StageTraining,
 }
 
 
@@ -251,9 +262,9 @@ def config_from_dict(values: dict[str, Any], where: str = "config") -> ModelConf
         raise ValueError(f"{where}: sampler.kind {config.sampler.kind!r} is not ddim, ddpm, mean or onestep")
     if config.sampler.kind in ("mean", "onestep") and config.diffusion.kind != "residual":
         raise ValueError(f"{where}: sampler.kind {config.sampler.kind} needs diffusion.kind residual")
-    if config.diffusion.mean_source not in ("structure", "regression"):
+    if config.diffusion.mean_source not in MEAN_SOURCES:
         raise ValueError(
-            f"{where}: diffusion.mean_source {config.diffusion.mean_source!r} is not structure or regression"
+            f"{where}: diffusion.mean_source {config.diffusion.mean_source!r} is not one of {', '.join(MEAN_SOURCES)}"
         )
     if config.structure.kind not in ("reference", "mean"):
         raise ValueError(f"{where}: structure.kind {config.structure.kind!r} is not reference or mean")

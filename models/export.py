@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from models.build import residual_mean_stage
 from models.config import load_config, save_config
 
 WEIGHTS = "weights.pt"
@@ -61,9 +62,7 @@ def export_run(run: Path, out: Path, version: str, name: str | None = None, ema:
     if gen2:
         residual = json.loads((run / "diffusion" / "residual_scale.json").read_text())["residual_scale"]
         config = config.replace(residual_scale=residual)
-    mean_stage, mean_key = ("mean", "structure")
-    if gen2 and config.diffusion.mean_source == "regression":
-        mean_stage, mean_key = ("regression", "regression")
+    mean_stage, mean_key = residual_mean_stage(config)
     stages = {s: run / s / WEIGHTS for s in ("autoencoder", mean_stage if gen2 else "structure", "diffusion")}
     missing = [
         str(p) for s, p in stages.items() if not p.is_file() and (s != "structure" or config.diffusion.use_structure)

@@ -32,6 +32,8 @@ GEN2_STAGES = ("autoencoder", "mean", "diffusion")
 """The second generation (issue 17): `structure.kind: mean` and `diffusion.kind: residual`."""
 BASELINE_STAGES = ("regression",)
 """Trained on request only (`--stage regression`), not by `--stage all`."""
+GUIDED_STAGES = ("guided", "unguided")
+"""On request, after the regression and the mean: the structure-guided mean and its unguided twin."""
 
 
 def _training(config: ModelConfig, stage: str, max_minutes: float | None) -> StageTraining:
@@ -79,6 +81,16 @@ def warm_start(trainer, stage: str, model_dir: Path) -> bool:
     return True
 
 
+def _guided_stage(run: Run, with_structure: bool, seed: int):
+    from models.training.guided_stage import GuidedMeanStage
+
+    needed = {"regression": run.root / "regression" / "weights.pt", "mean": run.root / "mean" / "weights.pt"}
+    for stage, weights in needed.items():
+        if not weights.is_file():
+            raise SystemExit(f"{weights} is missing: train the {stage} stage to the end first (--stage {stage})")
+    return GuidedMeanStage(run.config, needed["regression"], needed["mean"], with_structure, seed)
+
+
 def train_stage(run: Run, stage: str, max_minutes: float | None = None, init_from: Path | None = None) -> dict:
     """Train one stage of the run (resuming if it was stopped, or warm-started from `init_from`)."""
     from models.baselines.regression import RegressionStage
@@ -96,6 +108,8 @@ def train_stage(run: Run, stage: str, max_minutes: float | None = None, init_fro
         return json.loads((folder / "summary.json").read_text())
     if stage == "regression":
         trainer = RegressionStage(run.config, seed)
+    elif stage in GUIDED_STAGES:
+        trainer = _guided_stage(run, stage == "guided", seed)
     elif stage == "mean":
         trainer = MeanStage(run.config, seed)
     elif stage == "autoencoder" and run.config.autoencoder.kind == "kl":
@@ -145,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--layout", choices=("brats", "wmh"), default="brats")
     parser.add_argument("--out", type=Path, required=True, help="run folder (created, or resumed)")
     parser.add_argument("--config", type=Path, help="model recipe YAML (default: the CPU configuration)")
-    parser.add_argument("--stage", choices=("all", *STAGES, "mean", *BASELINE_STAGES), default="all")
+    parser.add_argument("--stage", choices=("all", *STAGES, "mean", *BASELINE_STAGES, *GUIDED_STAGES), default="all")
     parser.add_argument("--max-minutes", type=float, help="stop each stage cleanly after this long (resumable)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: all cores)")
     parser.add_argument("--init-from", type=Path, help="model folder (models.export) whose weights start each stage")

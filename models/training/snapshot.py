@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 LOGS = ("train.csv", "validation.csv", "summary.json", "curves.png", "latent_scale.json", "residual_scale.json")
 FINAL = "weights.pt"
-STAGE_NAMES = ("autoencoder", "structure", "mean", "diffusion", "regression")
+STAGE_NAMES = ("autoencoder", "structure", "mean", "diffusion", "regression", "guided", "unguided")
 
 
 def write_snapshot(run: Path, out: Path) -> list[str]:

@@ -226,6 +226,51 @@ def test_the_ablation_refines_the_regression_with_the_same_diffusion(gen2_config
     assert out["flair"].shape == grid.images.shape[1:]
 
 
+def test_the_structure_guided_mean_and_its_twin_fine_tune_the_regression(gen2_config, gen2_run, brats_folder, tmp_path):
+    """Regression, then the guided mean and its unguided twin from it (same steps), the residual diffusion over the
+    guided mean, exported and synthesizing; the snapshot carries both fine-tunings."""
+    import shutil
+
+    from models.config import SamplerConfig
+    from models.data.slices import load_case_on_grid
+    from models.evaluation.scenarios import present_only
+    from models.export import export_run
+    from models.synthesis import Synthesizer
+
+    run, _ = gen2_run
+    fine_tune = replace(gen2_config.training.regression, steps=4, batch_size=4, checkpoint_every=4, log_every=2)
+    guided = replace(
+        gen2_config,
+        diffusion=replace(gen2_config.diffusion, mean_source="guided"),
+        training=replace(
+            gen2_config.training, regression=replace(fine_tune, steps=6), guided=fine_tune, unguided=fine_tune
+        ),
+    )
+    save_config(guided, tmp_path / "recipe.yaml")
+    (tmp_path / "run").mkdir()
+    for stage in ("autoencoder", "mean"):
+        shutil.copytree(run.root / stage, tmp_path / "run" / stage)
+    shutil.copy2(run.root / "split.json", tmp_path / "run" / "split.json")
+    guided_run = open_run(tmp_path / "run", brats_folder, "brats", tmp_path / "recipe.yaml")
+    with pytest.raises(SystemExit, match="regression/weights.pt is missing"):
+        train_stage(guided_run, "guided")
+    assert train_stage(guided_run, "regression")["finished"]
+    for stage in ("guided", "unguided", "diffusion"):
+        assert train_stage(guided_run, stage)["finished"]
+    guided_rows = _rows(guided_run.root / "guided" / "train.csv")
+    assert "seg" in guided_rows[0] and "seg" not in _rows(guided_run.root / "unguided" / "train.csv")[0]
+    assert len(_rows(guided_run.root / "unguided" / "validation.csv")) == 1
+    model = export_run(guided_run.root, tmp_path / "model", version="0.3.0-guided-test")
+    synthesizer = Synthesizer.load(model)
+    assert type(synthesizer.mean).__name__ == "StructureGuidedMean"
+    case = next(c for c in find_brats_cases(brats_folder) if c.case_id in run.split["test"])
+    grid = load_case_on_grid(case, synthesizer.config.data)
+    out = synthesizer.synthesize_grid(present_only(grid, ("t2",)), ["t2"], sampler=SamplerConfig(kind="onestep"))
+    assert out["t2"].shape == grid.images.shape[1:]
+    written = write_snapshot(guided_run.root, tmp_path / "snapshot")
+    assert {"guided", "unguided"} <= set(written)
+
+
 def test_the_banks_condition_from_latents_at_hand_equals_the_one_encoded_afresh(gen2_run, gen2_model):
     """The training bank passes the slices' latents to spare encoding present contrasts twice; same condition."""
     from models.diffusion.residual import make_residual_condition
