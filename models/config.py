@@ -142,6 +142,10 @@ class SamplerConfig:
     shared_noise: bool = False
     seed: int = 0
     batch_size: int = 32
+    image_residual: bool = False
+    """Residual kind: add the diffusion's refinement to the mean *image*, as decode(base + r) - decode(base),
+    instead of decoding base + r. A zero residual then returns the mean itself: no autoencoder round trip on the
+    mean (at 32.6 dB against a 23.5 dB mean, about 0.5 dB), at the cost of a second decode."""
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from product.process import ensure_stack_size
 logger = logging.getLogger("models.evaluate")
 
 
-SAMPLER_OPTIONS = ("shared", "independent", "replace", "noreplace")
+SAMPLER_OPTIONS = ("shared", "independent", "replace", "noreplace", "image")
 
 
 def parse_samplers(text: str, default: SamplerConfig) -> list[SamplerConfig]:
@@ -48,7 +48,8 @@ def parse_samplers(text: str, default: SamplerConfig) -> list[SamplerConfig]:
 
     Options after the steps: shared / independent (one noise draw for all slices, or one per slice),
     replace / noreplace (keep the present contrasts' latents fixed during sampling, or not), etaX (DDIM's
-    stochasticity: 0 deterministic, 1 the DDPM's ancestral sampling on the shorter schedule).
+    stochasticity: 0 deterministic, 1 the DDPM's ancestral sampling on the shorter schedule), image (residual
+    models, also after onestep: the refinement added to the mean image, `SamplerConfig.image_residual`).
     """
     if not text:
         return [default]
@@ -56,7 +57,10 @@ def parse_samplers(text: str, default: SamplerConfig) -> list[SamplerConfig]:
     for item in text.split(","):
         kind, *rest = item.split(":")
         if kind in ("mean", "onestep"):
-            samplers.append(replace(default, kind=kind, steps=1))
+            if [o for o in rest if o != "image" or kind == "mean"]:
+                allowed = "no option" if kind == "mean" else "only the option image"
+                raise ValueError(f"sampler {item!r}: {kind} takes {allowed}")
+            samplers.append(replace(default, kind=kind, steps=1, image_residual="image" in rest))
             continue
         if kind not in ("ddim", "ddpm"):
             raise ValueError(f"sampler {item!r}: kind must be ddim, ddpm, mean or onestep")
@@ -73,6 +77,8 @@ def parse_samplers(text: str, default: SamplerConfig) -> list[SamplerConfig]:
                 raise ValueError(f"sampler {item!r}: option {option!r} is not one of {', '.join(SAMPLER_OPTIONS)}")
             if option in ("shared", "independent"):
                 sampler = replace(sampler, shared_noise=option == "shared")
+            elif option == "image":
+                sampler = replace(sampler, image_residual=True)
             else:
                 sampler = replace(sampler, replace_observed=option == "replace")
         samplers.append(sampler)
@@ -80,14 +86,16 @@ def parse_samplers(text: str, default: SamplerConfig) -> list[SamplerConfig]:
 
 
 def sampler_label(sampler: SamplerConfig) -> str:
+    image = "-image" if sampler.image_residual and sampler.kind != "mean" else ""
     if sampler.kind in ("mean", "onestep"):
-        return f"msgldm-{sampler.kind}"
+        return f"msgldm-{sampler.kind}{image}"
     steps = sampler.steps if sampler.kind == "ddim" else 1000
     return (
         f"msgldm-{sampler.kind}{steps}"
         + (f"-eta{sampler.eta:g}" if sampler.kind == "ddim" and sampler.eta else "")
         + ("-shared" if sampler.shared_noise else "")
         + ("" if sampler.replace_observed else "-noreplace")
+        + image
     )
 
 

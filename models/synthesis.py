@@ -216,7 +216,8 @@ class Synthesizer:
 
         `sampler.kind` "mean": the mean alone (no diffusion); "onestep": the mean refined by the UNet's one-step
         clean estimate (deterministic, one network evaluation); "ddim": a sample in `sampler.steps` steps from
-        noise (one draw shared by every slice with `shared_noise`).
+        noise (one draw shared by every slice with `shared_noise`). With `image_residual` the refinement is added
+        to the mean image rather than decoded with the mean's latent.
         """
         slices, images, available = grid.model_inputs(self.contrasts)
         wanted = [self.contrasts.index(c) for c in missing]
@@ -252,6 +253,9 @@ class Synthesizer:
                     generator=generator,
                 )
                 decoded = self._decode_missing(latents, wanted)
+                if sampler.image_residual:
+                    base = self._decode_missing(condition.base, wanted)
+                    decoded = (mean_images[:, wanted] + decoded - base).clamp(-1.0, 1.0)
             decoded = decoded.float().cpu().numpy()
             for k in range(len(wanted)):
                 outputs[k][..., slices[part]] = np.moveaxis(decoded[:, k], 0, -1)

@@ -118,13 +118,14 @@ class ResidualDiffusionStage:
     @torch.no_grad()
     def validate(self, bank: SliceBank) -> dict[str, float]:
         """Each contrast hidden alone on fixed validation slices: the mean, and the mean refined by the EMA UNet's
-        one-step estimate, in the evaluation's metric (the refinement must gain on the mean)."""
+        one-step estimate (decoded with the mean's latent, and added to the mean image: `image_residual`), in the
+        evaluation's metric (the refinement must gain on the mean)."""
         index = slice(None, None, max(1, len(bank) // 16))
         images = torch.from_numpy(bank.images[index].astype("float32"))
         brain = np.moveaxis(bank.brain_mask[index].astype(bool), 0, -1)
         scheduler = build_ddim(self.config)
         scheduler.set_timesteps(1)
-        rows = {"mean": [], "refined": []}
+        rows = {"mean": [], "refined": [], "refined_image": []}
         contrasts = len(self.config.contrasts)
         for j in range(contrasts):
             available = torch.ones(images.shape[0], contrasts, dtype=torch.bool)
@@ -133,8 +134,10 @@ class ResidualDiffusionStage:
             latents = refine_residual(self.ema.module, scheduler, condition, None, residual_scale=self.residual_scale)
             c = self.codec.channels
             refined = self.codec.decode(latents[:, j * c : (j + 1) * c])[:, 0]
+            base = self.codec.decode(condition.base[:, j * c : (j + 1) * c])[:, 0]
+            refined_image = (mean_images[:, j] + refined - base).clamp(-1.0, 1.0)
             truth = np.moveaxis(images[:, j].numpy(), 0, -1)
-            for name, volume in (("mean", mean_images[:, j]), ("refined", refined)):
+            for name, volume in (("mean", mean_images[:, j]), ("refined", refined), ("refined_image", refined_image)):
                 rows[name].append(image_metrics(np.moveaxis(volume.numpy(), 0, -1), truth, brain))
         return {
             f"{name}_{k}": float(np.mean([r[k] for r in scores]))

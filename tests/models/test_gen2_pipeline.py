@@ -78,8 +78,8 @@ def test_mean_validates_each_contrast_hidden_alone(gen2_run):
 def test_residual_diffusion_is_scored_against_its_mean(gen2_run):
     run, _ = gen2_run
     last = _rows(run.root / "diffusion" / "validation.csv")[-1]
-    assert {"mean_psnr", "refined_psnr", "mean_ssim", "refined_ssim"} <= set(last)
-    assert all(0 < float(last[k]) < 60 for k in ("mean_psnr", "refined_psnr"))
+    assert {"mean_psnr", "refined_psnr", "mean_ssim", "refined_ssim", "refined_image_psnr"} <= set(last)
+    assert all(0 < float(last[k]) < 60 for k in ("mean_psnr", "refined_psnr", "refined_image_psnr"))
 
 
 def test_round_trip_is_scored_against_a_bicubic_code_of_the_same_size(gen2_run, brats_folder, tmp_path):
@@ -178,6 +178,36 @@ def test_the_exported_model_synthesizes_by_each_output_kind(gen2_run, gen2_model
     assert np.array_equal(outputs["onestep", 0], outputs["onestep", 5])  # deterministic: no noise is drawn
     assert not np.array_equal(outputs["ddim", 0], outputs["ddim", 5])
     assert not np.array_equal(outputs["mean", 0], outputs["onestep", 0])
+
+
+def test_an_image_residual_of_zero_returns_the_mean_itself(gen2_run, gen2_model, brats_folder):
+    """With `image_residual` the refinement is added to the mean image: a UNet that predicts no residual gives the
+    mean exactly (no autoencoder round trip), while decoding the mean's latent does not."""
+    import copy
+
+    from models.config import SamplerConfig
+    from models.data.layouts import find_brats_cases
+    from models.data.slices import load_case_on_grid
+    from models.evaluation.scenarios import present_only
+    from models.synthesis import Synthesizer
+
+    run, _ = gen2_run
+    synthesizer = copy.deepcopy(Synthesizer.load(gen2_model))
+    output_layer = [m for m in synthesizer.unet.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+    torch.nn.init.zeros_(output_layer.weight)
+    torch.nn.init.zeros_(output_layer.bias)
+    case = next(c for c in find_brats_cases(brats_folder) if c.case_id in run.split["test"])
+    grid = load_case_on_grid(case, synthesizer.config.data)
+    given = present_only(grid, ("flair",))
+    result = {}
+    for name, sampler in (
+        ("mean", SamplerConfig(kind="mean", steps=1)),
+        ("image", SamplerConfig(kind="onestep", steps=1, image_residual=True)),
+        ("latent", SamplerConfig(kind="onestep", steps=1)),
+    ):
+        result[name] = synthesizer.synthesize_grid(given, ["flair"], sampler=sampler)["flair"]
+    np.testing.assert_allclose(result["image"], result["mean"], atol=1e-5)
+    assert np.abs(result["latent"] - result["mean"]).max() > 1e-3
 
 
 def test_evaluation_scores_the_mean_and_the_refinement_in_one_run(gen2_run, gen2_model, brats_folder, tmp_path):

@@ -113,3 +113,15 @@ def test_sampler_options_parse_into_settings():
         parse_samplers("ddim:20:twice", SamplerConfig())
     with pytest.raises(ValueError, match="'etax' is not eta followed by a number"):
         parse_samplers("ddim:20:etax", SamplerConfig())
+    residual = parse_samplers("mean,onestep,onestep:image,ddim:10:shared:image", SamplerConfig())
+    assert [sampler_label(s) for s in residual] == [
+        "msgldm-mean",
+        "msgldm-onestep",
+        "msgldm-onestep-image",
+        "msgldm-ddim10-shared-image",
+    ]
+    assert [s.image_residual for s in residual] == [False, False, True, True]
+    with pytest.raises(ValueError, match="onestep takes only the option image"):
+        parse_samplers("onestep:shared", SamplerConfig())
+    with pytest.raises(ValueError, match="mean takes no option"):
+        parse_samplers("mean:image", SamplerConfig())
