@@ -1,8 +1,9 @@
 """Train MSG-LDM stage by stage on a BraTS- or WMH-layout folder; every stage resumes where it stopped.
 
     python -m models.train --data DIR --layout brats --out RUN [--config CFG.yaml]
-                           [--stage all|autoencoder|structure|diffusion] [--max-minutes M] [--init-from MODEL_DIR]
-                           [--resume-from SNAPSHOT] [--snapshot SNAPSHOT]
+                           [--stage all|autoencoder|structure|mean|diffusion|regression|guided|unguided]
+                           [--max-minutes M] [--init-from MODEL_DIR]
+                           [--resume-from SNAPSHOT] [--snapshot SNAPSHOT] [--reuse-latents BANK]
 
 Then `python -m models.export --run RUN --out MODEL_DIR` makes the model folder
 the application loads.
@@ -91,7 +92,13 @@ def _guided_stage(run: Run, with_structure: bool, seed: int):
     return GuidedMeanStage(run.config, needed["regression"], needed["mean"], with_structure, seed)
 
 
-def train_stage(run: Run, stage: str, max_minutes: float | None = None, init_from: Path | None = None) -> dict:
+def train_stage(
+    run: Run,
+    stage: str,
+    max_minutes: float | None = None,
+    init_from: Path | None = None,
+    reuse_latents: Path | None = None,
+) -> dict:
     """Train one stage of the run (resuming if it was stopped, or warm-started from `init_from`)."""
     from models.baselines.regression import RegressionStage
     from models.training.autoencoder_stage import AutoencoderStage, latent_scale
@@ -138,7 +145,7 @@ def train_stage(run: Run, stage: str, max_minutes: float | None = None, init_fro
         warm_start(trainer, stage, init_from)
     train_bank, validation_bank = run.bank("train"), run.bank("validation") if run.split["validation"] else None
     if stage == "diffusion" and run.config.diffusion.kind == "residual":
-        train_bank = trainer.latent_bank(train_bank, cache=folder / "latent_bank.pt")
+        train_bank = trainer.latent_bank(train_bank, cache=folder / "latent_bank.pt", reuse=reuse_latents)
         (folder / "residual_scale.json").write_text(json.dumps({"residual_scale": trainer.residual_scale}))
     elif stage == "diffusion":
         train_bank = trainer.latent_bank(train_bank)
@@ -166,6 +173,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache-workers", type=int, default=2, help="processes preprocessing cases the first time")
     parser.add_argument("--resume-from", type=Path, help="snapshot folder of a run (fp16 weights + logs) to go on from")
     parser.add_argument("--snapshot", type=Path, help="write the run's resumable state to this folder, then stop")
+    parser.add_argument(
+        "--reuse-latents",
+        type=Path,
+        help="a residual diffusion's latent_bank.pt over the same autoencoder and data: its latents are reused "
+        "(checked) and only the new mean's conditions are made",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.threads:
@@ -182,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     run = open_run(args.out, args.data, args.layout, args.config, workers=args.cache_workers)
     stages = GEN2_STAGES if run.config.structure.kind == "mean" else STAGES
     for stage in stages if args.stage == "all" else (args.stage,):
-        summary = train_stage(run, stage, args.max_minutes, args.init_from)
+        summary = train_stage(run, stage, args.max_minutes, args.init_from, args.reuse_latents)
         logger.info("%s: %s", stage, summary)
         if not summary.get("finished"):
             return 3

@@ -89,9 +89,13 @@ def build_latent_bank(
     progress: Path | None = None,
     progress_key: dict | None = None,
     progress_every: int = 16,
+    known_latents: torch.Tensor | None = None,
 ) -> LatentBank:
     """Encode every `slice_stride`-th slice of `bank` and (if `store_conditions`) its conditions for `patterns`
     masks drawn by `availability_fn(count, contrasts, generator)`.
+
+    `known_latents`, those slices' latents from an earlier bank of the same autoencoder (`reusable_latents`),
+    spares encoding them again: only the conditions are made.
 
     With `progress`, what is done is saved there every `progress_every` batches (with `progress_key`), and a
     build stopped midway goes on from it; the file is removed when the bank is complete.
@@ -110,7 +114,7 @@ def build_latent_bank(
     starts = range(first, len(chosen), batch_size)
     for count, start in enumerate(tqdm(starts, desc="latent bank", mininterval=10), start=1):
         images = torch.from_numpy(bank.images[chosen[start : start + batch_size]].astype(np.float32))
-        z = codec.encode(images)
+        z = codec.encode(images) if known_latents is None else known_latents[start : start + len(images)].float()
         latents.append(z.half())
         if store_conditions:
             per_pattern = [
@@ -132,6 +136,32 @@ def build_latent_bank(
     if progress is not None:
         progress.unlink(missing_ok=True)
     return LatentBank(torch.cat(latents), available, stored, None if store_conditions else condition_fn)
+
+
+def reusable_latents(
+    path: Path, codec: LatentCodec, bank: SliceBank, slice_stride: int, check: int = 4
+) -> torch.Tensor | None:
+    """The clean latents of an earlier bank at `path` if they are this bank's slices through this autoencoder.
+
+    Checked, not trusted: the count must match and `check` slices spread over the bank, encoded again, must give
+    the stored latents (to fp16 rounding). A bank made with another mean but the same autoencoder passes.
+    """
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: no latent bank to take latents from")
+    latents = torch.load(path, map_location="cpu", weights_only=True)["latents"]
+    chosen = np.arange(0, len(bank), slice_stride)
+    if len(latents) != len(chosen):
+        logger.info("latent bank at %s has %d slices, not %d: latents encoded again", path, len(latents), len(chosen))
+        return None
+    probe = np.linspace(0, len(chosen) - 1, check).astype(int)
+    images = torch.from_numpy(bank.images[chosen[probe]].astype(np.float32))
+    error = (codec.encode(images) - latents[probe].float()).abs().max()
+    tolerance = 1e-2 * max(1.0, float(latents[probe].float().abs().max()))
+    if float(error) > tolerance:
+        logger.info("latent bank at %s is of another autoencoder (%.3g): latents encoded again", path, float(error))
+        return None
+    logger.info("latent bank: latents of %d slices taken from %s", len(latents), path)
+    return latents
 
 
 def _save_whole(path: Path, data: dict) -> None:

@@ -24,6 +24,7 @@ from models.training.latent_bank import (
     LatentBatch,
     build_latent_bank,
     load_latent_bank,
+    reusable_latents,
     save_latent_bank,
     weights_fingerprint,
 )
@@ -53,11 +54,12 @@ class ResidualDiffusionStage:
     def _condition(self, latents: torch.Tensor, images: torch.Tensor, available: torch.Tensor) -> torch.Tensor:
         return make_residual_condition(self.mean_network, self.codec, images, available, latents)[0].condition
 
-    def latent_bank(self, bank: SliceBank, cache: Path | None = None) -> LatentBank:
+    def latent_bank(self, bank: SliceBank, cache: Path | None = None, reuse: Path | None = None) -> LatentBank:
         """Latents and residual conditions of the training slices; sets the residual scale from them.
 
         With `cache`, a bank made from the same frozen weights and settings is loaded from there (else built and
-        saved there): on two CPU cores building it costs more than an hour.
+        saved there): on two CPU cores building it costs more than an hour. With `reuse`, a bank of another mean
+        over the same autoencoder and slices gives the latents, so only the conditions are made (about half).
         """
         d = self.config.diffusion
         key = {
@@ -69,6 +71,9 @@ class ResidualDiffusionStage:
         }
         latent_bank = load_latent_bank(cache, key) if cache is not None else None
         if latent_bank is None:
+            known = None
+            if reuse is not None:
+                known = reusable_latents(reuse, self.codec, bank, d.bank_slice_stride)
             latent_bank = build_latent_bank(
                 bank,
                 self.codec,
@@ -80,6 +85,7 @@ class ResidualDiffusionStage:
                 batch_size=32,
                 progress=cache.with_name(cache.stem + ".progress.pt") if cache is not None else None,
                 progress_key=key,
+                known_latents=known,
             )
             if cache is not None:
                 save_latent_bank(latent_bank, cache, key)

@@ -285,8 +285,14 @@ def test_the_structure_guided_mean_and_its_twin_fine_tune_the_regression(gen2_co
     with pytest.raises(SystemExit, match="regression/weights.pt is missing"):
         train_stage(guided_run, "guided")
     assert train_stage(guided_run, "regression")["finished"]
-    for stage in ("guided", "unguided", "diffusion"):
+    for stage in ("guided", "unguided"):
         assert train_stage(guided_run, stage)["finished"]
+    earlier_bank = run.root / "diffusion" / "latent_bank.pt"
+    assert train_stage(guided_run, "diffusion", reuse_latents=earlier_bank)["finished"]
+    bank = torch.load(guided_run.root / "diffusion" / "latent_bank.pt", weights_only=True)
+    earlier = torch.load(earlier_bank, weights_only=True)
+    assert torch.equal(bank["latents"], earlier["latents"]), "the same autoencoder's latents, taken over"
+    assert not torch.equal(bank["conditions"], earlier["conditions"]), "the conditions are the new mean's"
     guided_rows = _rows(guided_run.root / "guided" / "train.csv")
     assert "seg" in guided_rows[0] and "seg" not in _rows(guided_run.root / "unguided" / "train.csv")[0]
     assert len(_rows(guided_run.root / "unguided" / "validation.csv")) == 1
@@ -328,6 +334,29 @@ def test_the_residual_bank_is_cached_for_its_frozen_weights_only(gen2_run):
     bank = load_latent_bank(path, saved["key"])
     assert bank is not None and bank.conditions is not None and len(bank) == len(saved["latents"])
     assert load_latent_bank(path, {**saved["key"], "weights": "other"}) is None, "other frozen weights: rebuilt"
+
+
+def test_latents_are_taken_over_only_from_the_same_slices_through_the_same_autoencoder(gen2_run, gen2_model):
+    import copy
+
+    from models.diffusion.latents import LatentCodec
+    from models.synthesis import Synthesizer
+    from models.training.latent_bank import reusable_latents
+
+    run, _ = gen2_run
+    path = run.root / "diffusion" / "latent_bank.pt"
+    stride = run.config.diffusion.bank_slice_stride
+    codec = Synthesizer.load(gen2_model).codec
+    bank = run.bank("train")
+    assert reusable_latents(path, codec, bank, stride) is not None
+    assert reusable_latents(path, codec, bank, stride + 1) is None, "other slices"
+    other = copy.deepcopy(codec.autoencoder)
+    with torch.no_grad():
+        for parameter in other.parameters():
+            parameter.add_(0.05 * torch.randn_like(parameter))
+    assert reusable_latents(path, LatentCodec(other, codec.scale), bank, stride) is None, "another autoencoder"
+    with pytest.raises(FileNotFoundError, match="no latent bank"):
+        reusable_latents(path.with_name("absent.pt"), codec, bank, stride)
 
 
 def test_a_bank_build_stopped_midway_goes_on_from_its_progress_file(gen2_run, gen2_model, tmp_path):
