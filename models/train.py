@@ -173,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache-workers", type=int, default=2, help="processes preprocessing cases the first time")
     parser.add_argument("--resume-from", type=Path, help="snapshot folder of a run (fp16 weights + logs) to go on from")
     parser.add_argument("--snapshot", type=Path, help="write the run's resumable state to this folder, then stop")
+    parser.add_argument("--snapshot-stages", nargs="+", help="with --snapshot: only these stages (default: all)")
     parser.add_argument(
         "--reuse-latents",
         type=Path,
@@ -186,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.snapshot:
         from models.training.snapshot import write_snapshot
 
-        write_snapshot(args.out, args.snapshot)
+        write_snapshot(args.out, args.snapshot, tuple(args.snapshot_stages) if args.snapshot_stages else None)
         return 0
     if args.resume_from:
         from models.training.snapshot import resume_from_snapshot

@@ -26,14 +26,21 @@ FINAL = "weights.pt"
 STAGE_NAMES = ("autoencoder", "structure", "mean", "diffusion", "regression", "guided", "unguided")
 
 
-def write_snapshot(run: Path, out: Path) -> list[str]:
-    """Copy the run's recipe, split and every stage's resumable state into `out`; returns the stages written."""
+def write_snapshot(run: Path, out: Path, stages: tuple[str, ...] | None = None) -> list[str]:
+    """Copy the run's recipe, split and every stage's resumable state into `out`; returns the stages written.
+
+    `stages` limits the copy (an ablation run that borrows its finished stages from another run's snapshot
+    commits only its own).
+    """
     run, out = Path(run), Path(out)
+    unknown = sorted(set(stages or ()) - set(STAGE_NAMES))
+    if unknown:
+        raise ValueError(f"unknown stage(s) {unknown}; stages are {', '.join(STAGE_NAMES)}")
     out.mkdir(parents=True, exist_ok=True)
     for name in ("config.yaml", "split.json"):
         shutil.copy2(run / name, out / name)
     written = []
-    for stage in STAGE_NAMES:
+    for stage in stages or STAGE_NAMES:
         folder = run / stage
         if not folder.is_dir():
             continue

@@ -305,6 +305,10 @@ def test_the_structure_guided_mean_and_its_twin_fine_tune_the_regression(gen2_co
     assert out["t2"].shape == grid.images.shape[1:]
     written = write_snapshot(guided_run.root, tmp_path / "snapshot")
     assert {"guided", "unguided"} <= set(written)
+    assert write_snapshot(guided_run.root, tmp_path / "own", ("diffusion",)) == ["diffusion"]
+    assert not (tmp_path / "own" / "autoencoder").exists()
+    with pytest.raises(ValueError, match="unknown stage"):
+        write_snapshot(guided_run.root, tmp_path / "own", ("difusion",))
 
 
 def test_the_banks_condition_from_latents_at_hand_equals_the_one_encoded_afresh(gen2_run, gen2_model):
