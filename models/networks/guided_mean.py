@@ -54,10 +54,9 @@ class StructureGuidedMean(nn.Module):
 
     def raw(self, images: torch.Tensor, available: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list]:
         """Unclamped images (B, M, H, W) (the training loss's view), F_s and the fused pyramid."""
-        mask = self.structure._check_inputs(images, available)
-        scales = self.structure._fused_pyramid(images, mask)
-        fused = self.structure.msse(scales)
+        scales, fused = self.structure.pyramid(images, available)
         unet = self.network
+        mask = available.to(device=images.device, dtype=torch.bool)
         x0 = unet.conv_0(regression_inputs(images, mask)) + self.inject[0](scales[0])
         x1 = unet.down_1(x0) + self.inject[1](scales[1])
         x2 = unet.down_2(x1) + self.inject[2](scales[2])

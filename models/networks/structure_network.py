@@ -156,6 +156,11 @@ class StructureNetwork(nn.Module):
         pyramids = [self._masked_pyramid(images, mask, m) for m in range(self.num_contrasts)]
         return [fusion([p[level] for p in pyramids]) for level, fusion in enumerate(self.fusions)]
 
+    def pyramid(self, images: torch.Tensor, available: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """The fused maps F1..F4 (finest first) and F_s, from the present contrasts only (inputs checked)."""
+        scales = self._fused_pyramid(images, self._check_inputs(images, available))
+        return scales, self.msse(scales)
+
     def structure(self, images: torch.Tensor, available: torch.Tensor) -> torch.Tensor:
         """Compute only F_s, the diffusion condition (inference path: no style encoders or decoders run).
 
