@@ -21,7 +21,7 @@ from models.data.preprocessing import ModelGridVolume
 from models.data.slices import SliceBank, SliceBatch
 from models.export import stage_weights
 from models.networks.regression_unet import FEATURES, build_regression_unet, regression_inputs
-from models.training.mean_stage import flip_batch, head_weights, hidden_alone_scores, mean_availability
+from models.training.mean_stage import flip_batch, hidden_alone_scores, mean_availability, missing_l1
 from models.training.schedule import warmup_ema
 
 __all__ = ["FEATURES", "RegressionBaseline", "RegressionStage", "build_regression_unet", "regression_inputs"]
@@ -49,9 +49,7 @@ class RegressionStage:
 
     def _loss(self, network, batch: SliceBatch, available: torch.Tensor) -> torch.Tensor:
         prediction = network(regression_inputs(batch.images, available))
-        weights = head_weights(batch.images, batch.brain_mask, self.config.autoencoder.brain_weight)
-        weights = (~available).float()[:, :, None, None] * weights
-        return torch.sum(torch.abs(prediction - batch.images) * weights) / weights.sum().clamp_min(1.0)
+        return missing_l1(prediction, batch, available, self.config.autoencoder.brain_weight)
 
     def train_step(self, batch: SliceBatch, step: int) -> dict[str, float]:
         available = mean_availability(batch.images.shape[0], self.contrasts, self.generator)

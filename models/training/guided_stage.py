@@ -22,18 +22,11 @@ from models.data.slices import SliceBank, SliceBatch
 from models.export import stage_weights
 from models.losses.segmentation_loss import BCEDiceLoss, brats_label_channels
 from models.networks.regression_unet import build_regression_unet, regression_inputs
-from models.training.mean_stage import flip_batch, head_weights, hidden_alone_scores, mean_availability
+from models.training.mean_stage import flip_batch, hidden_alone_scores, mean_availability, missing_l1
 from models.training.schedule import warmup_ema
 
 SEGMENTATION_WEIGHT = 0.1
 STRUCTURE_PREFIXES = ("structure_encoders.", "fusions.", "msse.", "segmentation_decoder.")
-
-
-def missing_l1(prediction: torch.Tensor, batch: SliceBatch, available: torch.Tensor, brain_weight: float):
-    """The regression's loss: L1 on the missing contrasts inside the head, weighted towards the brain."""
-    weights = head_weights(batch.images, batch.brain_mask, brain_weight)
-    weights = (~available).float()[:, :, None, None] * weights
-    return torch.sum(torch.abs(prediction - batch.images) * weights) / weights.sum().clamp_min(1.0)
 
 
 class GuidedMeanStage:

@@ -45,6 +45,13 @@ def head_weights(images: torch.Tensor, brain_mask: torch.Tensor, brain_weight: f
     return head * (1.0 + brain_weight * brain_mask[:, None].float())
 
 
+def missing_l1(prediction: torch.Tensor, batch: SliceBatch, available: torch.Tensor, brain_weight: float):
+    """The regression's loss: L1 on the missing contrasts inside the head, weighted towards the brain."""
+    weights = head_weights(batch.images, batch.brain_mask, brain_weight)
+    weights = (~available).float()[:, :, None, None] * weights
+    return torch.sum(torch.abs(prediction - batch.images) * weights) / weights.sum().clamp_min(1.0)
+
+
 class MeanStage:
     def __init__(self, config: ModelConfig, seed: int = 0):
         t = config.training.mean
