@@ -77,6 +77,11 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
         action="store_true",
         help="also write metadata.json, the outcome for Workflow Manager conditions ($MRI_SYNTH_TASK_METADATA=1)",
     )
+    parser.add_argument(
+        "--sampler",
+        help="write this instead of the model's default: mean, onestep[:image] (deterministic) "
+        "or ddim:N[:shared][:image] (a sample)",
+    )
     parser.add_argument("--sampler-steps", type=int, help="DDIM steps (default: the model's; fewer is faster)")
     parser.add_argument(
         "--allow-different-frames",
@@ -95,6 +100,7 @@ def parse_arguments(argv: list[str]) -> argparse.Namespace:
             burn_label=not args.no_label,
             device=args.device,
             allow_different_frames=args.allow_different_frames,
+            sampler=args.sampler,
             sampler_steps=args.sampler_steps,
             task_metadata=args.task_metadata or task_metadata_requested(),
         )

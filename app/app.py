@@ -76,6 +76,7 @@ class ContrastSynthesisApp(Application):
             self,
             model_path=Path(context.model_path),
             device=options.device,
+            sampler=options.sampler,
             sampler_steps=options.sampler_steps,
             name="msgldm_inference",
         )

@@ -14,6 +14,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from models.config import SamplerConfig
+from models.sampler_spec import parse_samplers
 from product.choices import CONTRAST_COUNT, DEFAULT_MIN_PRESENT, OUTPUT_GRIDS, SOP_CLASSES
 from product.errors import ProductError
 from product.outcome import Outcome
@@ -47,6 +49,9 @@ class RunOptions:
         burn_label: draw "SYNTHETIC" into every slice.
         device: torch device (None: the GPU if there is one, else the CPU).
         allow_different_frames: combine series of different Frames of Reference without registration.
+        sampler: what to write instead of the model's default output, as `models.sampler_spec` reads it: "mean"
+            (the deterministic mean, no diffusion), "onestep[:image]" (the mean refined in one diffusion step,
+            deterministic), "ddim:N[:shared][:image]" (a sample); mean and onestep need a second-generation model.
         sampler_steps: sampler steps instead of the model's default (1 to 1000; fewer: faster, rougher).
         task_metadata: also write metadata.json for Workflow Manager conditions (app.task_metadata).
     """
@@ -60,6 +65,7 @@ class RunOptions:
     burn_label: bool = True
     device: str | None = None
     allow_different_frames: bool = False
+    sampler: str | None = None
     sampler_steps: int | None = None
     task_metadata: bool = False
 
@@ -76,6 +82,13 @@ class RunOptions:
                 raise OptionError("sampler_steps", f"{self.sampler_steps!r} is not a whole number")
             if not 1 <= self.sampler_steps <= 1000:
                 raise OptionError("sampler_steps", f"{self.sampler_steps}: expected 1 to 1000")
+        if self.sampler is not None:
+            try:
+                if len(parse_samplers(str(self.sampler), SamplerConfig())) != 1:
+                    raise ValueError("give one sampler")
+            except ValueError as error:
+                reason = str(error).split(": ", 1)[-1]  # parse_samplers names the item; the option names it here
+                raise OptionError("sampler", f"{self.sampler}: {reason}") from None
         if self.sop_class not in SOP_CLASSES:
             raise OptionError("sop_class", f"{self.sop_class!r}: expected one of {', '.join(SOP_CLASSES)}")
         if self.output_grid not in OUTPUT_GRIDS:

@@ -1,6 +1,6 @@
 """Turn a finished training run into a model folder: fp16 weights, recipe, checksum, card.
 
-    python -m models.export --run RUN --out MODEL_DIR --version 0.1.0 [--name NAME]
+    python -m models.export --run RUN --out MODEL_DIR --version 0.1.0 [--name NAME] [--sampler SPEC]
 
 A model folder holds `model.yaml` (the recipe, latent scale included),
 `weights.pt` (fp16 state dicts of the autoencoder, the structure network and
@@ -21,6 +21,7 @@ import torch
 
 from models.build import residual_mean_stage
 from models.config import load_config, save_config
+from models.sampler_spec import parse_samplers
 
 WEIGHTS = "weights.pt"
 CHECKSUM = "weights.sha256"
@@ -53,11 +54,20 @@ def stage_weights(path: Path, key: str, ema: bool = True) -> dict:
     return {k: v.float() if torch.is_floating_point(v) else v for k, v in weights.items()}
 
 
-def export_run(run: Path, out: Path, version: str, name: str | None = None, ema: bool = True) -> Path:
+def export_run(
+    run: Path, out: Path, version: str, name: str | None = None, ema: bool = True, sampler: str | None = None
+) -> Path:
+    """`sampler` (a spec as `models.sampler_spec` reads it) replaces the recipe's default sampler: the one chosen
+    on the evaluation, which a run's config, written before training, cannot know."""
     run, out = Path(run), Path(out)
     config = load_config(run / "config.yaml")
     scale = json.loads((run / "autoencoder" / "latent_scale.json").read_text())["latent_scale"]
     config = config.replace(latent_scale=scale, version=version, name=name or config.name)
+    if sampler:
+        chosen = parse_samplers(sampler, config.sampler)
+        if len(chosen) != 1:
+            raise ValueError(f"{sampler!r}: give one sampler, not {len(chosen)}")
+        config = config.replace(sampler=chosen[0])
     gen2 = config.structure.kind == "mean"
     if gen2:
         residual = json.loads((run / "diffusion" / "residual_scale.json").read_text())["residual_scale"]
@@ -99,8 +109,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", required=True)
     parser.add_argument("--name")
     parser.add_argument("--no-ema", action="store_true", help="export the raw UNet weights instead of their EMA")
+    parser.add_argument("--sampler", help="default sampler, e.g. mean, onestep:image, ddim:10:shared:image")
     args = parser.parse_args(argv)
-    print(export_run(args.run, args.out, args.version, args.name, ema=not args.no_ema))
+    try:
+        print(export_run(args.run, args.out, args.version, args.name, ema=not args.no_ema, sampler=args.sampler))
+    except ValueError as error:
+        parser.error(f"--sampler: {error}")
     return 0
 
 

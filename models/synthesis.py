@@ -239,10 +239,11 @@ class Synthesizer:
         for number, start in enumerate(batches):
             part = slice(start, start + sampler.batch_size)
             x, mask = images[part].to(self.device), available[part].to(self.device)
-            condition, mean_images = make_residual_condition(self.mean, self.codec, x, mask)
             if sampler.kind == "mean":
-                decoded = mean_images[:, wanted]
+                # The mean alone never touches the autoencoder: encoding for the condition would cost most.
+                decoded = self.mean.predict(x, mask).images[:, wanted]
             else:
+                condition, mean_images = make_residual_condition(self.mean, self.codec, x, mask)
                 latents = refine_residual(
                     self.unet,
                     scheduler,

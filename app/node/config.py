@@ -191,7 +191,7 @@ def _output(values: Mapping, key: str) -> RunOptions:
     for name in _RUN_WHOLE_NUMBERS:
         if name in out:
             out[name] = int(_number(out[name], f"{key}.{name}", float("-inf"), integer=True))
-    for name in ("model", "device", "sop_class", "output_grid"):
+    for name in ("model", "device", "sop_class", "output_grid", "sampler"):
         if name in out:
             out[name] = Path(out[name]) if name == "model" else str(out[name])
     try:

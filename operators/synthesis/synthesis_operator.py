@@ -17,6 +17,8 @@ from pathlib import Path
 import torch
 from monai.deploy.core import Fragment
 
+from models.config import SamplerConfig
+from models.sampler_spec import parse_samplers
 from models.synthesis import SynthesisError, Synthesizer
 from operators.state_operator import StateOperator
 from operators.study_state import StudyState
@@ -40,36 +42,68 @@ def load_model(model_path: Path, device: str | None = None) -> Synthesizer:
     return synthesizer
 
 
+def describe_sampler(sampler: SamplerConfig) -> str:
+    """How the report names what was written, e.g. "ddim 10 steps, eta 0, shared noise, added to the mean"."""
+    parts = [f"{sampler.kind} {sampler.steps} steps, eta {sampler.eta:g}" if sampler.kind == "ddim" else sampler.kind]
+    if sampler.kind == "ddim" and sampler.shared_noise:
+        parts.append("shared noise")
+    if sampler.image_residual and sampler.kind != "mean":
+        parts.append("added to the mean image")
+    return ", ".join(parts)
+
+
+def choose_sampler(synthesizer: Synthesizer, sampler: str | None, sampler_steps: int | None) -> SamplerConfig:
+    """The model's default sampler, or the one `sampler` names, with `sampler_steps` applied."""
+    chosen = synthesizer.config.sampler
+    if sampler is not None:
+        (chosen,) = parse_samplers(sampler, chosen)
+        if chosen.kind in ("mean", "onestep") and synthesizer.mean is None:
+            raise SynthesisError(
+                f"sampler {sampler!r} needs a model with a mean network; {synthesizer.name} {synthesizer.version} "
+                "has none (use ddim:N)"
+            )
+    if sampler_steps is not None and chosen.kind in ("ddim", "ddpm"):
+        chosen = dataclasses.replace(chosen, steps=sampler_steps)
+    return chosen
+
+
 def synthesize_missing(
-    state: StudyState, model_path: Path, device: str | None = None, sampler_steps: int | None = None
+    state: StudyState,
+    model_path: Path,
+    device: str | None = None,
+    sampler_steps: int | None = None,
+    sampler: str | None = None,
 ) -> None:
     """Fill `state.synthetic` (reference geometry, [0, 1]) and `state.synthetic_on_grid`; faults end the run.
 
-    `sampler_steps` overrides the model's default number of DDIM steps (fewer: faster, rougher).
+    `sampler` replaces the model's default output (`app.run_options.RunOptions.sampler`); `sampler_steps`
+    overrides its number of DDIM steps (fewer: faster, rougher). The report says which was written and whether
+    it is the deterministic output or a sample.
     """
     try:
         synthesizer = load_model(model_path, device)
     except (SynthesisError, OSError, RuntimeError, KeyError, ValueError) as error:
         state.end(Outcome.MODEL_ERROR, f"cannot load the model from {model_path}: {error}")
         return
-    sampler = synthesizer.config.sampler
-    if sampler_steps is not None:
-        sampler = dataclasses.replace(sampler, steps=sampler_steps)
+    try:
+        chosen = choose_sampler(synthesizer, sampler, sampler_steps)
+    except SynthesisError as error:
+        state.end(Outcome.MODEL_ERROR, str(error))
+        return
     state.model = {
         "name": synthesizer.name,
         "version": synthesizer.version,
         "path": str(model_path),
         "device": str(synthesizer.device),
-        "sampler": (
-            f"{sampler.kind} {sampler.steps} steps, eta {sampler.eta:g}" if sampler.kind == "ddim" else sampler.kind
-        ),
+        "sampler": describe_sampler(chosen),
+        "output": "deterministic" if chosen.kind in ("mean", "onestep") else "sample",
     }
     state.seed = study_seed(state)
     grid = state.grid
     present = {c: grid.volumes[c] for c in state.chosen}
     try:
         on_model_grid, model_affine = synthesizer.synthesize_on_model_grid(
-            present, grid.affine_ras, state.missing, seed=state.seed, sampler=sampler
+            present, grid.affine_ras, state.missing, seed=state.seed, sampler=chosen
         )
     except SynthesisError as error:
         state.end(Outcome.MODEL_ERROR, f"model {synthesizer.name} {synthesizer.version} refused the study: {error}")
@@ -106,10 +140,12 @@ class SynthesisOperator(StateOperator):
         model_path: Path,
         device: str | None = None,
         sampler_steps: int | None = None,
+        sampler: str | None = None,
         **kwargs,
     ):
         self.model_path, self.device, self.sampler_steps = Path(model_path), device, sampler_steps
+        self.sampler = sampler
         super().__init__(fragment, *args, **kwargs)
 
     def process(self, state: StudyState) -> None:
-        synthesize_missing(state, self.model_path, self.device, self.sampler_steps)
+        synthesize_missing(state, self.model_path, self.device, self.sampler_steps, self.sampler)

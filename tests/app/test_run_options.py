@@ -23,6 +23,9 @@ from product.outcome import Outcome
         ("sop_class", "ct", "ct"),
         ("output_grid", "coronal", "coronal"),
         ("burn_label", "yes", "perhaps"),
+        ("sampler", "ddim:ten", "ddim:ten"),
+        ("sampler", "mean,onestep", "mean,onestep"),
+        ("sampler", "onestep:shared", "onestep:shared"),
     ],
 )
 def test_a_bad_value_is_refused_naming_the_option_in_every_way_in(option, value, in_config):
@@ -35,7 +38,9 @@ def test_a_bad_value_is_refused_naming_the_option_in_every_way_in(option, value,
             build_config({"output": {option: in_config}})
 
 
-@pytest.mark.parametrize(("flag", "value"), [("--min-present", "4"), ("--sampler-steps", "0")])
+@pytest.mark.parametrize(
+    ("flag", "value"), [("--min-present", "4"), ("--sampler-steps", "0"), ("--sampler", "euler:4")]
+)
 def test_the_command_line_names_the_flag(flag, value, tmp_path, capsys):
     with pytest.raises(SystemExit) as raised:
         parse_arguments(["-i", str(tmp_path), "--dry-run", flag, value])

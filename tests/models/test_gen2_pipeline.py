@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.config import config_from_dict, save_config
+from models.config import config_from_dict, load_config, save_config
 from models.data.layouts import find_brats_cases
 from models.evaluate_autoencoder import main as evaluate_autoencoder
 from models.train import train_stage
@@ -141,8 +141,11 @@ def test_a_finished_stage_is_snapshotted_as_trained_and_the_next_session_builds_
     resume_from_snapshot(tmp_path / "snapshot", tmp_path / "resumed")
     resumed = open_run(tmp_path / "resumed", brats_folder, "brats")
     assert train_stage(resumed, "mean") == summaries["mean"], "taken as trained, not trained again"
-    model = export_run(resumed.root, tmp_path / "model", version="0.3.0-test")
-    assert (model / "model.yaml").is_file()
+    model = export_run(resumed.root, tmp_path / "model", version="0.3.0-test", sampler="onestep:image")
+    exported = load_config(model / "model.yaml").sampler
+    assert (exported.kind, exported.image_residual) == ("onestep", True), "the sampler chosen on the evaluation"
+    with pytest.raises(ValueError, match="give one sampler"):
+        export_run(resumed.root, tmp_path / "other", version="0.3.0-test", sampler="mean,onestep")
 
 
 @pytest.fixture(scope="module")

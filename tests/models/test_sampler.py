@@ -97,7 +97,7 @@ def test_shared_noise_makes_identical_slices_come_out_identical(tiny_config):
 
 def test_sampler_options_parse_into_settings():
     from models.config import SamplerConfig
-    from models.evaluate import parse_samplers, sampler_label
+    from models.sampler_spec import parse_samplers, sampler_label
 
     samplers = parse_samplers("ddim:20,ddim:10:shared,ddim:20:noreplace,ddpm:1000,ddim:50:eta1", SamplerConfig())
     assert [sampler_label(s) for s in samplers] == [
