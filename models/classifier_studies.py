@@ -10,6 +10,10 @@ classifier's preprocessing. Each example keeps its geometry ("siemens 3D
 sagittal, whole head"), so that accuracy is reported per geometry.
 
     python -m models.classifier_studies --seeds 100-123 --out runs/classifier/studies-train.npz
+    python -m models.classifier_studies --seeds 2000-2003,2023 --others --out runs/classifier/test-others.npz
+
+`--others` makes, instead, the "other" series of each subject (the DWI trace at b = 1000 and the ADC map,
+`models.contrast_classifier.other_volumes`), whole head and skull-stripped, on the subject's own 1 mm grid.
 """
 
 from __future__ import annotations
@@ -98,6 +102,33 @@ def build(seeds: list[int], data: DataConfig, scratch: Path) -> dict[str, np.nda
     }
 
 
+def build_others(seeds: list[int], data: DataConfig) -> dict[str, np.ndarray]:
+    """ "Other" examples (label 4) of every seed, whole head and skull-stripped; geometry names the series."""
+    from models.contrast_classifier import CLASSES, OTHER, other_volumes
+    from simulation.subject import sample_subject, simulate_subject
+
+    slices, volumes, geometries, heads = [], [], [], []
+    for seed in seeds:
+        for whole_head in (True, False):
+            subject = simulate_subject(sample_subject(np.random.default_rng(seed), "glioma", whole_head))
+            made = other_volumes(subject.clean["t2"], subject.brain_mask, subject.labels)
+            for name, volume in made.items():
+                x = volume_slices(volume, subject.affine, data)
+                slices.append(x)
+                volumes.append(np.full(len(x), len(geometries)))
+                geometries.append(name)
+                heads.append("whole head" if whole_head else "skull-stripped")
+        logger.info("seed %d: other series made", seed)
+    return {
+        "slices": np.concatenate(slices).astype(np.float16),
+        "labels": np.full(sum(len(x) for x in slices), CLASSES.index(OTHER), dtype=np.int64),
+        "volumes": np.concatenate(volumes).astype(np.int64),
+        "geometries": np.asarray(geometries),
+        "vendors": np.asarray(["none"] * len(geometries)),
+        "heads": np.asarray(heads),
+    }
+
+
 def load_examples(paths: list[Path]) -> dict[str, np.ndarray]:
     """The examples of several `build` outputs as one set (volume indices renumbered)."""
     parts = [dict(np.load(path)) for path in paths]
@@ -125,10 +156,14 @@ def main(argv: list[str] | None = None) -> int:
         required=True,
         help=".npz: slices, labels, volumes and per volume its geometries, vendors, heads",
     )
+    parser.add_argument("--others", action="store_true", help="make the subjects' other series (DWI, ADC) instead")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    with tempfile.TemporaryDirectory(prefix="classifier-studies-") as scratch:
-        arrays = build(parse_seeds(args.seeds), DataConfig(), Path(scratch))
+    if args.others:
+        arrays = build_others(parse_seeds(args.seeds), DataConfig())
+    else:
+        with tempfile.TemporaryDirectory(prefix="classifier-studies-") as scratch:
+            arrays = build(parse_seeds(args.seeds), DataConfig(), Path(scratch))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out, **arrays)
     logger.info("%d volumes, %d slices -> %s", len(arrays["geometries"]), len(arrays["labels"]), args.out)

@@ -71,7 +71,8 @@ def identify_from_images(
     """The classifier's answers for series the tags left undecided (`needs_image_check`), others unchanged.
 
     The study's series are called together (`models.contrast_classifier.study_calls`): between two T1-weighted
-    series the more enhanced is the T1ce (T1 and T1ce 0.975 on held-out simulated studies: models/contrast-classifier/).
+    series the more enhanced is the T1ce (T1 and T1ce 0.975 on held-out simulated studies: models/contrast-classifier/),
+    and the last unsure series may take, by exclusion, the one contrast that neither tags nor pixels found.
     Returns a new list in the same order. Each volume built for the classifier is put in `built` (by
     SeriesInstanceUID) when given, so that volume assembly does not decode the series a second time.
     """
@@ -84,7 +85,8 @@ def identify_from_images(
             probabilities = _probabilities(ident, datasets[uid], classifier_folder, built)
             if probabilities is not None:
                 looked_at.append((index, probabilities))
-    calls = study_calls([p for _, p in looked_at], min_probability)
+    taken = {i.contrast.value for i in idents if i.contrast is not Contrast.OTHER and not needs_image_check(i)}
+    calls = study_calls([p for _, p in looked_at], min_probability, taken)
     for (index, probabilities), call in zip(looked_at, calls):
         ranked = _ranked(probabilities)
         if call.contrast is None:
