@@ -13,7 +13,7 @@ sagittal, whole head"), so that accuracy is reported per geometry.
     python -m models.classifier_studies --seeds 2000-2003,2023 --others --out runs/classifier/test-others.npz
 
 `--others` makes, instead, the "other" series of each subject (the DWI trace at b = 1000 and the ADC map,
-`models.contrast_classifier.other_volumes`), whole head and skull-stripped, on the subject's own 1 mm grid.
+`models.classifier_input.other_volumes`), whole head and skull-stripped, on the subject's own 1 mm grid.
 """
 
 from __future__ import annotations
@@ -29,13 +29,12 @@ from pathlib import Path
 import numpy as np
 import pydicom
 
-from models.classifier_input import volume_slices
+from models.classifier_input import CLASSES, CONTRASTS, OTHER, other_volumes, volume_slices
 from models.config import DataConfig
 
 logger = logging.getLogger(__name__)
 
 VENDORS = ("siemens", "ge", "philips", "canon")
-CONTRASTS = ("t1", "t1ce", "t2", "flair")
 PLANES = {0: "sagittal", 1: "coronal", 2: "axial"}
 
 
@@ -104,7 +103,6 @@ def build(seeds: list[int], data: DataConfig, scratch: Path) -> dict[str, np.nda
 
 def build_others(seeds: list[int], data: DataConfig) -> dict[str, np.ndarray]:
     """ "Other" examples (label 4) of every seed, whole head and skull-stripped; geometry names the series."""
-    from models.contrast_classifier import CLASSES, OTHER, other_volumes
     from simulation.subject import sample_subject, simulate_subject
 
     slices, volumes, geometries, heads = [], [], [], []

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from models.classifier_input import volume_slices
+from models.classifier_input import CLASSES, CONTRASTS, OTHER, other_volumes, volume_slices
 from models.classifier_studies import load_examples
 from models.config import DataConfig
 from models.data.layouts import find_brats_cases
@@ -39,9 +39,6 @@ from product.process import ensure_stack_size
 
 logger = logging.getLogger(__name__)
 
-CONTRASTS = ("t1", "t1ce", "t2", "flair")
-OTHER = "other"
-CLASSES = (*CONTRASTS, OTHER)
 OTHER_SERIES = ("dwi b1000", "adc")
 """What the "other" class is trained on, made from each subject's T2 by `simulation.diffusion`."""
 WEIGHTS = "classifier.pt"
@@ -166,17 +163,6 @@ def study_calls(
 def enhancement(probabilities: dict[str, float]) -> float:
     """How much more post- than pre-contrast the classifier finds a T1-weighted series: log p(T1ce) - log p(T1)."""
     return math.log(max(probabilities["t1ce"], 1e-9)) - math.log(max(probabilities["t1"], 1e-9))
-
-
-def other_volumes(t2: np.ndarray, brain_mask: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
-    """A subject's "other" series (`OTHER_SERIES`) on its T2's grid: the DWI trace at b = 1000 and the ADC map a
-    scanner computes from it, by the simulator's diffusion model."""
-    from simulation.diffusion import adc_from_dwi, dwi_sources
-
-    kind = "glioma" if (labels > 0).any() else "healthy"
-    dwi = dwi_sources(t2, brain_mask, labels.astype(int), kind, (0, 1000))
-    floor = 0.05 * float(np.percentile(dwi[0][brain_mask > 0], 99))
-    return {"dwi b1000": dwi[1000], "adc": adc_from_dwi(dwi[0], dwi[1000], 1000.0, floor)}
 
 
 def _case_examples(case, data: DataConfig) -> list[tuple[np.ndarray, int]]:
