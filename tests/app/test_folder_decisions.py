@@ -375,6 +375,34 @@ def test_with_tags_stripped_the_more_enhanced_of_two_t1_weighted_series_is_the_t
     assert "the most enhanced of 2" in found["t1ce"]["evidence"][0]
 
 
+def test_with_tags_stripped_a_skull_stripped_3d_flair_is_found_by_exclusion_and_dwi_adc_are_other(tmp_path):
+    """Seed 2003's skull-stripped 3D sagittal FLAIR is the held-out series whose pixels alone leave the classifier
+    under 0.7: the other three contrasts identified, it is the FLAIR by exclusion, so no FLAIR is synthesized beside
+    it; the study's localizer, DWI and ADC series, stripped too, are dropped, not taken for a contrast."""
+    from simulation.dicom_study import write_study
+
+    study = tmp_path / "study"
+    manifest = write_study(study, 2003, "siemens", ["t1", "t1ce", "t2", "flair"], whole_head=False, extra_series=True)
+    flair = pydicom.dcmread(next((study / manifest.by_contrast("flair").folder).glob("*.dcm")))
+    assert flair.MRAcquisitionType == "3D", "the case this test is about"
+    (study / "manifest.json").unlink()
+    for path in study.rglob("*.dcm"):
+        ds = pydicom.dcmread(path)
+        for keyword in STRIPPED:
+            if keyword in ds:
+                delattr(ds, keyword)
+        ds.save_as(path)
+    code, report = run_app("-i", str(study), "-o", str(tmp_path / "out"), "--dry-run")
+    assert code == 0 and report["outcome"] == "skipped", report["reason"]
+    found = {s["contrast"]: s for s in report["series"] if s["decision"].startswith("used as")}
+    assert set(found) == {"t1", "t1ce", "t2", "flair"}, report["series"]
+    assert found["flair"]["series_instance_uid"] == flair.SeriesInstanceUID
+    assert "by exclusion" in found["flair"]["evidence"][0] and found["flair"]["confidence"] < 0.42
+    used = {s["series_instance_uid"] for s in found.values()}
+    others = [s for s in report["series"] if s["series_instance_uid"] not in used]
+    assert len(others) == 3 and all(s["decision"] == "dropped" for s in others), others  # localizer, DWI, ADC
+
+
 def test_rle_compressed_input_is_decoded_into_volumes(study_of, tmp_path):
     from pydicom.uid import RLELossless
 

@@ -25,7 +25,7 @@ from operators.volume.volume_assembly import to_reference_geometry
 from tests.app.running import run_app
 
 FAST = ("--sampler-steps", "4")
-"""Fewer DDIM steps where only the plumbing is checked (the model's default is used in the quality test)."""
+"""Fewer DDIM steps should a sample be the default; the shipped default, the deterministic mean, takes none."""
 
 
 def _series(folder):
@@ -77,6 +77,21 @@ def test_each_missing_scenario_gives_valid_synthetic_series(present, study_of, s
     missing = tuple(c for c in ("t1", "t1ce", "t2", "flair") if c not in present)
     _check_outputs(study, out, report, missing)
     assert report["model"]["path"] == str(DEFAULT_MODEL), "without -m the shipped model is used"
+    assert report["model"]["output"] == "deterministic"
+
+
+def test_a_sample_is_written_when_asked_and_the_report_says_so(study_of, synthesized):
+    study = study_of("t1", "t1ce", "t2")
+    code, report, out = synthesized(study, "--sampler", "ddim:2:shared:image")
+    assert code == 0
+    assert report["model"]["output"] == "sample"
+    assert report["model"]["sampler"] == "ddim 2 steps, eta 0, shared noise, added to the mean image"
+    _check_outputs(study, out, report, ("flair",))
+    _, default_report, default_out = synthesized(study, *FAST)
+    sample = _series(out / report["outputs"][0]["folder"])
+    mean = _series(default_out / default_report["outputs"][0]["folder"])
+    middle = len(sample) // 2
+    assert not np.array_equal(sample[middle].pixel_array, mean[middle].pixel_array), "a sample, not the mean"
 
 
 def _brain_correlation(values, truth):
@@ -101,8 +116,8 @@ def test_synthetic_flair_resembles_the_acquired_one_more_than_the_nearest_contra
     t2_volume = series_volume(_series(next(p for p in study.iterdir() if t2_uid in _uids(p))))
     nearest = to_reference_geometry(t2_volume.array, t2_volume.affine_ras, reference)
     model_r, nearest_r = _brain_correlation(synthetic, truth), _brain_correlation(nearest, truth)
-    # msgldm-cpu 0.2.0 measured 0.22 against -0.07 for the T2: weak, but it follows the FLAIR and the T2 does not.
-    assert model_r > max(nearest_r, 0.0) + 0.1, (model_r, nearest_r)
+    # Inside the brain, against the acquired FLAIR: msgldm-cpu 0.3.0 measured 0.72 (0.2.0: 0.22), the T2 -0.07.
+    assert model_r > 0.6 and model_r > max(nearest_r, 0.0) + 0.5, (model_r, nearest_r)
 
 
 def _uids(folder):
