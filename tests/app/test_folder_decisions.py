@@ -336,14 +336,24 @@ STRIPPED = (
 )
 
 
-def test_with_every_contrast_tag_stripped_the_image_classifier_decides(study_of, copy_study, tmp_path):
-    study = copy_study(study_of("t1", "t2", "flair"))
+def _strip_contrast_tags(study) -> set[str]:
+    """Remove every `STRIPPED` tag from the study's files, as an anonymizer does; returns the SeriesInstanceUIDs
+    that declared a contrast agent before."""
+    post_contrast = set()
     for path in study.rglob("*.dcm"):
         ds = pydicom.dcmread(path)
+        if "ContrastBolusAgent" in ds:
+            post_contrast.add(ds.SeriesInstanceUID)
         for keyword in STRIPPED:
             if keyword in ds:
                 delattr(ds, keyword)
         ds.save_as(path)
+    return post_contrast
+
+
+def test_with_every_contrast_tag_stripped_the_image_classifier_decides(study_of, copy_study, tmp_path):
+    study = copy_study(study_of("t1", "t2", "flair"))
+    _strip_contrast_tags(study)
     code, report = run_app("-i", str(study), "-o", str(tmp_path / "out"), "--dry-run")
     assert code == 0, report["reason"]
     found = {s["contrast"]: s for s in report["series"] if s["decision"].startswith("used as")}
@@ -358,15 +368,7 @@ def test_with_every_contrast_tag_stripped_the_image_classifier_decides(study_of,
 
 def test_with_tags_stripped_the_more_enhanced_of_two_t1_weighted_series_is_the_t1ce(study_of, copy_study, tmp_path):
     study = copy_study(study_of("t1", "t1ce", "t2", "flair"))
-    post_contrast = set()
-    for path in study.rglob("*.dcm"):
-        ds = pydicom.dcmread(path)
-        if "ContrastBolusAgent" in ds:
-            post_contrast.add(ds.SeriesInstanceUID)
-        for keyword in STRIPPED:
-            if keyword in ds:
-                delattr(ds, keyword)
-        ds.save_as(path)
+    post_contrast = _strip_contrast_tags(study)
     code, report = run_app("-i", str(study), "-o", str(tmp_path / "out"), "--dry-run")
     assert code == 0 and report["outcome"] == "skipped", report["reason"]
     found = {s["contrast"]: s for s in report["series"] if s["decision"].startswith("used as")}
@@ -386,12 +388,7 @@ def test_with_tags_stripped_a_skull_stripped_3d_flair_is_found_by_exclusion_and_
     flair = pydicom.dcmread(next((study / manifest.by_contrast("flair").folder).glob("*.dcm")))
     assert flair.MRAcquisitionType == "3D", "the case this test is about"
     (study / "manifest.json").unlink()
-    for path in study.rglob("*.dcm"):
-        ds = pydicom.dcmread(path)
-        for keyword in STRIPPED:
-            if keyword in ds:
-                delattr(ds, keyword)
-        ds.save_as(path)
+    _strip_contrast_tags(study)
     code, report = run_app("-i", str(study), "-o", str(tmp_path / "out"), "--dry-run")
     assert code == 0 and report["outcome"] == "skipped", report["reason"]
     found = {s["contrast"]: s for s in report["series"] if s["decision"].startswith("used as")}
