@@ -207,13 +207,10 @@ def _augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
 def volume_accuracy(network: ContrastClassifier, x: np.ndarray, y: np.ndarray, volumes: np.ndarray) -> dict:
     """Accuracy per volume (mean probability over its slices), overall and per class, and the confusion."""
-    network.eval()
-    with torch.no_grad():
-        p = torch.softmax(network(torch.from_numpy(x)), dim=1).numpy()
     confusion = np.zeros((len(CLASSES), len(CLASSES)), dtype=int)
-    for v in np.unique(volumes):
-        rows = volumes == v
-        confusion[y[rows][0], int(np.argmax(p[rows].mean(axis=0)))] += 1
+    probabilities = _volume_probabilities(network, {"slices": x, "volumes": volumes})
+    for v, p in zip(np.unique(volumes), probabilities):
+        confusion[y[volumes == v][0], CLASSES.index(max(p, key=p.get))] += 1
     correct = np.trace(confusion)
     return {
         "volumes": int(confusion.sum()),
